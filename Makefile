@@ -1,0 +1,44 @@
+# sluice: see README.md. Every target that touches the kernel runs as root.
+SHELL := /bin/bash
+GO ?= go
+# Debian keeps <asm/types.h> in the multiarch include directory; bpf2go's clang needs it.
+BPF_ASM_INCLUDE ?= /usr/include/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/sluicehq/sluice/internal/version.Version=$(VERSION)
+# Per-package test timeout; the whole suite is meant to stay well under 30 minutes.
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all generate check-generate build test bench demo vet clean
+
+all: build
+
+## generate: rebuild the eBPF objects and Go bindings from bpf/*.c (needs clang, llvm, libbpf-dev)
+generate:
+	BPF_ASM_INCLUDE=$(BPF_ASM_INCLUDE) $(GO) generate ./internal/redirect/
+
+## check-generate: fail if the committed eBPF objects differ from a fresh `make generate`
+check-generate: generate
+	@git diff --exit-code --stat -- internal/redirect/ || { echo "committed eBPF objects are stale: run 'make generate' and commit" >&2; exit 1; }
+
+## build: the one binary, ./bin/sluice
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sluice ./cmd/sluice
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+	$(GO) vet ./...
+
+## test: the whole suite, as root, on the real kernel with a real PostgreSQL
+test: vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## bench: benchmarks that print ratios measured side by side in one run
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 1 ./internal/redirect/
+
+## demo: a self-contained demonstration on this machine (root); leaves nothing behind
+demo: build
+	./bin/sluice demo
+
+clean:
+	rm -rf bin
