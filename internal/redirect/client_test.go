@@ -1,0 +1,97 @@
+package redirect
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The test binary doubles as the client process that tests start inside a cgroup: the
+// programs act on the connecting task's cgroup, so connects must come from a real process
+// born there, not from the test process.
+const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
+
+// clientMain runs `connect ADDRPORT COUNT [tfo]`: COUNT connects, one output line each:
+// "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO".
+func clientMain(args []string) int {
+	if len(args) < 3 || args[0] != "connect" {
+		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo]")
+		return 2
+	}
+	dst, err := netip.ParseAddrPort(args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	n, err := strconv.Atoi(args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	tfo := len(args) > 3 && args[3] == "tfo"
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	for range n {
+		fmt.Fprintln(w, connectOnce(dst, tfo))
+	}
+	return 0
+}
+
+// connectOnce uses raw syscalls so the address family is exactly what the test asks for: a
+// v4-mapped destination goes through an AF_INET6 socket, which only connect6 sees.
+func connectOnce(dst netip.AddrPort, tfo bool) string {
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
+	if dst.Addr().Is4() {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "err=" + errName(err)
+	}
+	defer unix.Close(fd)
+	if tfo {
+		err = unix.Sendto(fd, []byte("x"), unix.MSG_FASTOPEN, sa)
+	} else {
+		err = unix.Connect(fd, sa)
+	}
+	if err != nil {
+		return "err=" + errName(err)
+	}
+	// Read first: a fast-open sendto returns while the handshake may still be in flight.
+	buf := make([]byte, 512)
+	k, err := unix.Read(fd, buf)
+	if err != nil {
+		return "err=" + errName(err)
+	}
+	peer, err := unix.Getpeername(fd)
+	if err != nil {
+		return "err=" + errName(err)
+	}
+	return fmt.Sprintf("pid=%d peer=%s got=%s", os.Getpid(), sockaddrString(peer), strings.TrimSpace(string(buf[:k])))
+}
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+	}
+	return fmt.Sprintf("%T", sa)
+}
+
+func errName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	return err.Error()
+}

@@ -1,0 +1,234 @@
+package redirect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+// fixture is one attached Redirect on a private cgroup root and bpffs, a fake "database"
+// that answers "direct", and marked proxy listeners that answer with the origin they look up.
+type fixture struct {
+	t     *testing.T
+	root  string // attach root: a test cgroup
+	opts  Options
+	r     *Redirect
+	db    uint16 // the redirected destination port
+	proxy []net.Listener
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	testenv.RequireRoot(t)
+	f := &fixture{t: t, root: testenv.Cgroup(t, "")}
+	f.db = serveDirect(t)
+	f.opts = Options{
+		CgroupRoot: f.root,
+		PinDir:     testenv.BPFFS(t) + "/sluice",
+		ProxyPort:  freePort(t),
+		Ports:      []uint16{f.db},
+	}
+	f.open()
+	f.startProxy()
+	return f
+}
+
+// open (re)opens the Redirect; the cleanup uninstalls whatever is pinned at the end.
+func (f *fixture) open() {
+	f.t.Helper()
+	r, err := Open(f.opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if f.r == nil {
+		f.t.Cleanup(func() {
+			if err := f.r.Uninstall(); err != nil {
+				f.t.Errorf("uninstall: %v", err)
+			}
+		})
+	}
+	f.r = r
+}
+
+// startProxy listens on 127.0.0.1 and ::1 with the agent's mark, like the agent does.
+func (f *fixture) startProxy() {
+	f.t.Helper()
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		ln, err := Listen(context.Background(), "tcp", net.JoinHostPort(addr, strconv.Itoa(int(f.opts.ProxyPort))), DefaultListenerMark)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.proxy = append(f.proxy, ln)
+		f.t.Cleanup(func() { ln.Close() })
+		go serve(ln, func(c net.Conn) string {
+			o, err := f.r.Lookup(addrPort(c.RemoteAddr()), addrPort(c.LocalAddr()))
+			if err != nil {
+				return "proxy lookup=" + err.Error()
+			}
+			return fmt.Sprintf("proxy mode=%s dest=%s cg=%d pid=%d", o.Mode, o.Dest, o.CgroupID, o.PID)
+		})
+	}
+}
+
+func (f *fixture) stopProxy() {
+	for _, ln := range f.proxy {
+		ln.Close()
+	}
+	f.proxy = nil
+}
+
+// child makes a cgroup below the attach root, optionally with an explicit mode.
+func (f *fixture) child(parent string, mode origin.Mode) string {
+	f.t.Helper()
+	if parent == "" {
+		parent = f.root
+	}
+	cg := testenv.Cgroup(f.t, parent)
+	if mode != origin.ModeUnset {
+		f.setMode(cg, mode)
+	}
+	return cg
+}
+
+func (f *fixture) setMode(cg string, mode origin.Mode) {
+	f.t.Helper()
+	if err := f.r.SetMode(cg, mode); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// connect runs the client binary in cgroup cg: count connects to dst; one result per line.
+func (f *fixture) connect(cg string, dst netip.AddrPort, count int, extra ...string) []string {
+	f.t.Helper()
+	out, err := clientOutput(cg, dst, count, extra...)
+	if err != nil {
+		f.t.Fatalf("client: %v\n%s", err, out)
+	}
+	return out
+}
+
+func clientOutput(cg string, dst netip.AddrPort, count int, extra ...string) ([]string, error) {
+	args := append([]string{"connect", dst.String(), strconv.Itoa(count)}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), clientEnv+"=1")
+	out, err := testenv.Output(cg, cmd)
+	if err != nil {
+		return []string{string(out)}, err
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
+}
+
+// serveDirect starts the "database": listeners on 127.0.0.2 and ::1 on one port.
+func serveDirect(t *testing.T) uint16 {
+	t.Helper()
+	for range 20 {
+		ln4, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln4.Addr().(*net.TCPAddr).Port
+		ln6, err := net.Listen("tcp", fmt.Sprintf("[::1]:%d", port))
+		if err != nil {
+			ln4.Close()
+			continue
+		}
+		for _, ln := range []net.Listener{ln4, ln6} {
+			t.Cleanup(func() { ln.Close() })
+			go serve(ln, func(net.Conn) string { return "direct" })
+		}
+		return uint16(port)
+	}
+	t.Fatal("no port free on both 127.0.0.2 and ::1")
+	return 0
+}
+
+func serve(ln net.Listener, greet func(net.Conn) string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			// Greet, then wait for the client to close first: closing with unread client
+			// data (a fast-open payload) would reset the connection before the greeting
+			// is read.
+			fmt.Fprintln(c, greet(c))
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+	}
+}
+
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	return a.(*net.TCPAddr).AddrPort()
+}
+
+func mustID(t *testing.T, cg string) uint64 {
+	t.Helper()
+	id, err := cgroup.ID(cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// sluiceLinks lists the bpf_links on the machine whose program is one of ours.
+func sluiceLinks() ([]string, error) {
+	var found []string
+	var it link.Iterator
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil {
+			return nil, err
+		}
+		p, err := ebpf.NewProgramFromID(info.Program)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		pi, err := p.Info()
+		p.Close()
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(pi.Name, "sluice_") {
+			found = append(found, fmt.Sprintf("link %d -> %s", it.ID, pi.Name))
+		}
+	}
+	return found, it.Err()
+}
+
+// netListen binds an unmarked listener, like a process squatting the proxy port would.
+func netListen(host string, port uint16) (net.Listener, error) {
+	return net.Listen("tcp", fmt.Sprintf("%s:%d", host, port))
+}

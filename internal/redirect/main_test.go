@@ -1,0 +1,26 @@
+package redirect
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(clientEnv) != "" {
+		os.Exit(clientMain(os.Args[1:]))
+	}
+	code := m.Run()
+	// Acceptance: after the suite, no test cgroup, pin or link is left on the machine.
+	if left, err := testenv.FindLeftovers(); err != nil || len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "leftovers after the suite: %v %v\n", left, err)
+		code = 1
+	}
+	if links, err := sluiceLinks(); err != nil || len(links) > 0 {
+		fmt.Fprintf(os.Stderr, "sluice links still attached after the suite: %v %v\n", links, err)
+		code = 1
+	}
+	os.Exit(code)
+}

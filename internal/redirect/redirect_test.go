@@ -1,0 +1,324 @@
+package redirect
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/origin"
+)
+
+func ap(s string, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr(s), port)
+}
+
+// Acceptance 1: IPv4, IPv6 and v4-mapped connects from an enforced cgroup arrive at the
+// proxy with their origin, and getpeername shows the original address.
+func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	id := mustID(t, cg)
+	for _, tc := range []struct {
+		name string
+		dst  netip.AddrPort
+		want string // Origin.Dest as the proxy reports it
+		tfo  bool
+	}{
+		{"ipv4", ap("127.0.0.2", f.db), "127.0.0.2", false},
+		{"ipv6", ap("::1", f.db), "::1", false},
+		{"v4-mapped", ap("::ffff:127.0.0.2", f.db), "127.0.0.2", false},
+		{"tcp-fast-open", ap("127.0.0.2", f.db), "127.0.0.2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra []string
+			if tc.tfo {
+				extra = []string{"tfo"}
+			}
+			line := f.connect(cg, tc.dst, 1, extra...)[0]
+			m := regexp.MustCompile(`^pid=(\d+) peer=(\S+) got=proxy mode=enforce dest=(\S+) cg=(\d+) pid=(\d+)$`).FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("connect to %s: got %q, want it at the proxy with an origin", tc.dst, line)
+			}
+			if m[2] != tc.dst.String() {
+				t.Errorf("getpeername = %s, want the original %s", m[2], tc.dst)
+			}
+			if want := netip.AddrPortFrom(netip.MustParseAddr(tc.want), f.db).String(); m[3] != want {
+				t.Errorf("origin destination = %s, want %s", m[3], want)
+			}
+			if m[4] != fmt.Sprint(id) {
+				t.Errorf("origin cgroup id = %s, want %d", m[4], id)
+			}
+			if m[1] != m[5] {
+				t.Errorf("origin pid = %s, want the client's pid %s", m[5], m[1])
+			}
+		})
+	}
+}
+
+// Acceptance 2 and 4: siblings without a mode connect directly; children inherit the
+// nearest explicit mode; an explicit "off" below an enforced cgroup wins; the exempt cgroup
+// is never redirected, even below an enforced one.
+func TestModeInheritanceAndExemption(t *testing.T) {
+	f := newFixture(t)
+	enforced := f.child("", origin.ModeEnforce)
+	sibling := f.child("", origin.ModeUnset)
+	grandchild := f.child(f.child(enforced, origin.ModeUnset), origin.ModeUnset)
+	off := f.child(enforced, origin.ModeOff)
+	exempt := f.child(enforced, origin.ModeUnset)
+	if err := f.r.Exempt(exempt); err != nil {
+		t.Fatal(err)
+	}
+	exemptChild := f.child(exempt, origin.ModeUnset)
+	dst := ap("127.0.0.2", f.db)
+	for _, tc := range []struct {
+		name, cg, want string
+	}{
+		{"sibling", sibling, "direct"},
+		{"enforced", enforced, "proxy mode=enforce"},
+		{"grandchild of enforced", grandchild, "proxy mode=enforce"},
+		{"explicit off below enforced", off, "direct"},
+		{"exempt below enforced", exempt, "direct"},
+		{"child of exempt", exemptChild, "direct"},
+	} {
+		if got := f.connect(tc.cg, dst, 1)[0]; !strings.Contains(got, "got="+tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if err := f.r.SetMode(exempt, origin.ModeEnforce); err == nil {
+		t.Error("SetMode changed the exempt cgroup")
+	}
+	if err := f.r.SetMode(exempt, origin.ModeExempt); err == nil {
+		t.Error("SetMode accepted ModeExempt")
+	}
+}
+
+// Acceptance 3: while a loop connects, enforce -> audit -> off -> enforce; each connect
+// follows the mode in force at its time.
+func TestModeSwitchUnderLoad(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	dst := ap("127.0.0.2", f.db)
+
+	// A free-running client: its results must be ordered like the switches.
+	var (
+		wg      sync.WaitGroup
+		loopOut []string
+		loopErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		loopOut, loopErr = clientOutput(cg, dst, 3000)
+	}()
+	// Stepwise: after each switch, every new connect must follow it exactly.
+	for _, step := range []struct {
+		mode origin.Mode
+		want string
+	}{
+		{origin.ModeEnforce, "got=proxy mode=enforce"},
+		{origin.ModeAudit, "got=proxy mode=audit"},
+		{origin.ModeOff, "got=direct"},
+		{origin.ModeEnforce, "got=proxy mode=enforce"},
+	} {
+		f.setMode(cg, step.mode)
+		for _, line := range f.connect(cg, dst, 20) {
+			if !strings.Contains(line, step.want) {
+				t.Fatalf("mode %s: got %q, want %q", step.mode, line, step.want)
+			}
+		}
+	}
+	wg.Wait()
+	if loopErr != nil {
+		t.Fatalf("loop client: %v %v", loopErr, loopOut)
+	}
+	// Encode the loop's results and check the order: enforce* audit* direct* enforce*.
+	var seq strings.Builder
+	for _, line := range loopOut {
+		switch {
+		case strings.Contains(line, "got=proxy mode=enforce"):
+			seq.WriteByte('E')
+		case strings.Contains(line, "got=proxy mode=audit"):
+			seq.WriteByte('A')
+		case strings.Contains(line, "got=direct"):
+			seq.WriteByte('D')
+		default:
+			t.Fatalf("loop connect failed: %q", line)
+		}
+	}
+	t.Logf("loop results in order (E enforce, A audit, D direct): %s", runLengths(seq.String()))
+	if !regexp.MustCompile(`^E*A*D*E*$`).MatchString(seq.String()) {
+		t.Errorf("loop results out of order with the switches: %s", seq.String())
+	}
+}
+
+// Acceptance 5: other ports, and destinations outside the configured CIDRs, pass untouched.
+func TestPortsAndCIDRsSelectDestinations(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	other := serveDirect(t)
+	if got := f.connect(cg, ap("127.0.0.2", other), 1)[0]; !strings.Contains(got, "got=direct") {
+		t.Errorf("port outside the set: got %q, want direct", got)
+	}
+
+	f.opts.CIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("fd00::/8")}
+	f.r.Close()
+	f.open()
+	for _, tc := range []struct {
+		dst  netip.AddrPort
+		want string
+	}{
+		{ap("127.0.0.2", f.db), "got=proxy"},        // inside the IPv4 CIDR
+		{ap("::ffff:127.0.0.2", f.db), "got=proxy"}, // v4-mapped uses the IPv4 CIDRs
+		{ap("::1", f.db), "got=direct"},             // outside the IPv6 CIDR
+	} {
+		if got := f.connect(cg, tc.dst, 1)[0]; !strings.Contains(got, tc.want) {
+			t.Errorf("%s with CIDRs: got %q, want %q", tc.dst, got, tc.want)
+		}
+	}
+	// 127.0.0.3 is outside 127.0.0.2/32, so it is not redirected and reaches nothing.
+	if got := f.connect(cg, ap("127.0.0.3", f.db), 1)[0]; got != "err=ECONNREFUSED" {
+		t.Errorf("127.0.0.3 outside the CIDRs: got %q, want a direct (refused) connect", got)
+	}
+}
+
+// Acceptance 6: with the agent gone, enforced connects are refused, never direct; a second
+// Open reuses the pins and the modes are intact.
+func TestAgentDownFailsClosedAndRestartKeepsModes(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	audited := f.child("", origin.ModeAudit)
+	before := f.r.mustModes(t)
+
+	f.stopProxy()
+	if err := f.r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []netip.AddrPort{ap("127.0.0.2", f.db), ap("::1", f.db), ap("::ffff:127.0.0.2", f.db)} {
+		for _, c := range []string{cg, audited} {
+			if got := f.connect(c, dst, 1)[0]; got != "err=EPERM" {
+				t.Errorf("agent down, %s: got %q, want the connect refused", dst, got)
+			}
+		}
+	}
+
+	f.open()
+	if after := f.r.mustModes(t); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("modes after reopen = %v, want %v", after, before)
+	}
+	f.startProxy()
+	if got := f.connect(cg, ap("127.0.0.2", f.db), 1)[0]; !strings.Contains(got, "got=proxy mode=enforce") {
+		t.Errorf("after reopen: got %q", got)
+	}
+}
+
+func (r *Redirect) mustModes(t *testing.T) []CgroupMode {
+	t.Helper()
+	m, err := r.Modes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Acceptance 7: 10,000 connect/close cycles leave the origin maps (near) empty.
+func TestOriginMapsDrain(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	for _, line := range f.connect(cg, ap("127.0.0.2", f.db), 10000) {
+		if !strings.Contains(line, "got=proxy") {
+			t.Fatalf("connect failed: %q", line)
+		}
+	}
+	s, err := f.r.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Redirected < 10000 {
+		t.Errorf("redirected counter = %d, want >= 10000", s.Redirected)
+	}
+	if s.Origins > 10 || s.Tuples > 10 {
+		t.Errorf("after 10,000 closed connections: %d origins, %d tuples left", s.Origins, s.Tuples)
+	}
+}
+
+// Acceptance 8: a listener that is not the agent's, bound on the proxy port, never
+// receives a redirect: the connect is refused instead.
+func TestSquatterOnProxyPortGetsNothing(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	f.stopProxy()
+	squatted := make(chan string, 10)
+	for _, addr := range []string{"127.0.0.1", "[::1]"} {
+		ln, err := netListen(addr, f.opts.ProxyPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				squatted <- c.RemoteAddr().String()
+				c.Close()
+			}
+		}()
+	}
+	for _, dst := range []netip.AddrPort{ap("127.0.0.2", f.db), ap("::1", f.db), ap("::ffff:127.0.0.2", f.db)} {
+		if got := f.connect(cg, dst, 1)[0]; got != "err=EPERM" {
+			t.Errorf("%s with a squatter on the proxy port: got %q, want refused", dst, got)
+		}
+	}
+	select {
+	case from := <-squatted:
+		t.Errorf("the squatter received a connection from %s", from)
+	default:
+	}
+	s, err := f.r.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Refused < 3 {
+		t.Errorf("refused counter = %d, want >= 3", s.Refused)
+	}
+}
+
+// A direct connection to the proxy port carries no origin: the proxy must refuse it.
+func TestDirectConnectionToProxyHasNoOrigin(t *testing.T) {
+	f := newFixture(t)
+	cg := f.child("", origin.ModeEnforce)
+	got := f.connect(cg, ap("127.0.0.1", f.opts.ProxyPort), 1)[0]
+	if !strings.Contains(got, "lookup="+origin.ErrNotFound.Error()) {
+		t.Errorf("direct connect to the proxy port: got %q, want no origin", got)
+	}
+}
+
+// Modes can only be set inside the attach root, where the programs run.
+func TestSetModeOutsideRootRefused(t *testing.T) {
+	f := newFixture(t)
+	outside := t.TempDir() // not a cgroup at all
+	if err := f.r.SetMode(outside, origin.ModeEnforce); err == nil {
+		t.Error("SetMode accepted a path that is not a cgroup")
+	}
+	if err := f.r.SetMode("/", origin.ModeEnforce); err == nil {
+		t.Error("SetMode accepted the machine's root cgroup, outside the test attach root")
+	}
+}
+
+// runLengths compresses "EEEAAD" to "E3 A2 D1" for the log.
+func runLengths(s string) string {
+	var out []string
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		out = append(out, fmt.Sprintf("%c%d", s[i], j-i))
+		i = j
+	}
+	return strings.Join(out, " ")
+}
