@@ -125,3 +125,20 @@ func pruneKeys[K comparable](m *ebpf.Map, keep map[K]bool) error {
 	}
 	return nil
 }
+
+// Reconfigure applies new ports, CIDRs, node-local addresses and listener mark to the
+// running programs (a config reload). Where programs attach and are pinned, and the proxy
+// port, change only by reopening.
+func (r *Redirect) Reconfigure(opts Options) error {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	if opts.CgroupRoot != r.opts.CgroupRoot || opts.PinDir != r.opts.PinDir || opts.ProxyPort != r.opts.ProxyPort {
+		return errors.New("redirect: cgroup root, pin directory and proxy port change only by reopening")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts = opts
+	return r.configure()
+}

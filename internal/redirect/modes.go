@@ -111,3 +111,33 @@ func (r *Redirect) Modes() ([]CgroupMode, error) {
 	})
 	return out, nil
 }
+
+// EffectiveMode is the mode the programs apply to a cgroup: its own explicit setting or
+// the nearest ancestor's, ModeUnset when there is none.
+func (r *Redirect) EffectiveMode(path string) (origin.Mode, error) {
+	abs, err := cgroup.Resolve(path)
+	if err != nil {
+		return origin.ModeUnset, fmt.Errorf("redirect: %w", err)
+	}
+	mount, err := cgroup.Mount()
+	if err != nil {
+		return origin.ModeUnset, err
+	}
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		id, err := cgroup.ID(dir)
+		if err != nil {
+			return origin.ModeUnset, fmt.Errorf("redirect: %w", err)
+		}
+		var m uint32
+		err = r.objs.Modes.Lookup(id, &m)
+		if err == nil && origin.Mode(m) != origin.ModeUnset {
+			return origin.Mode(m), nil
+		}
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return origin.ModeUnset, fmt.Errorf("redirect: read mode: %w", err)
+		}
+		if dir == mount || len(dir) <= len(mount) {
+			return origin.ModeUnset, nil
+		}
+	}
+}
