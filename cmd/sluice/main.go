@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/agent"
 )
 
 func main() {
@@ -16,7 +18,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(versionCmd(), demoCmd())
+	socket := root.PersistentFlags().String("socket", agent.DefaultControlSocket, "the agent's control socket")
+	root.AddCommand(versionCmd(), demoCmd(), agentCmd(), statusCmd(socket), enforceCmd(socket))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)

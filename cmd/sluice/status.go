@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/agent"
+)
+
+func statusCmd(socket *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent's cgroup modes, kernel counters and live sessions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := agent.NewClient(*socket).Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return printStatus(cmd.OutOrStdout(), st)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printStatus(out io.Writer, st *agent.Status) error {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "sluice %s (pid %d), attached at %s, ports %v -> proxy port %d\n",
+		st.Version, st.PID, st.AttachRoot, st.Ports, st.ProxyPort)
+	c := st.Counters
+	fmt.Fprintf(w, "connects: %d redirected, %d refused, %d passed, %d ambiguous; origin map: %d sockets\n\n",
+		c.Redirected, c.Refused, c.Passed, c.Ambiguous, c.Origins)
+	fmt.Fprintln(w, "CGROUP\tMODE")
+	for _, m := range st.Modes {
+		fmt.Fprintf(w, "%s\t%s\n", m.Cgroup, m.Mode)
+	}
+	fmt.Fprintln(w, "\nSESSION\tCGROUP\tPID\tMODE\tDESTINATION\tTARGET\tUSER\tDATABASE\tSTARTED")
+	for _, s := range st.Sessions {
+		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Cgroup, s.PID, s.Mode, s.Destination, s.Target, s.User, s.Database, s.Started)
+	}
+	return w.Flush()
+}

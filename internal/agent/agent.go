@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/redirect"
+	"github.com/sluicehq/sluice/internal/version"
+)
+
+// Agent is one running sluice daemon.
+type Agent struct {
+	path  string
+	cfg   atomic.Pointer[Config]
+	level slog.LevelVar
+	log   *slog.Logger
+
+	redirect  *redirect.Redirect
+	proxy     *proxy.Server
+	sessions  *sessions
+	listeners []net.Listener
+	control   *control
+	metrics   *http.Server
+	serving   sync.WaitGroup
+}
+
+// Run starts the agent from the config file at path and runs it until ctx ends or a
+// SIGTERM/SIGINT arrives; SIGHUP reloads the file. Enforcement stays pinned after it
+// returns: enforced cgroups fail closed until the next start.
+func Run(ctx context.Context, path string, logOut io.Writer) error {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	a := &Agent{path: path, sessions: newSessions()}
+	a.cfg.Store(cfg)
+	lvl, _ := parseLevel(cfg.Agent.LogLevel)
+	a.level.Set(lvl)
+	a.log = newLogger(logOut, cfg.Agent.LogFormat, &a.level)
+
+	if err := a.start(ctx); err != nil {
+		a.stop(context.Background())
+		return err
+	}
+	a.log.Info("sluice agent running", "version", version.Version, "proxy_port", cfg.Redirect.ProxyPort,
+		"ports", cfg.Redirect.Ports, "control_socket", cfg.Agent.ControlSocket)
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case <-ctx.Done():
+			return a.drain()
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				a.reload()
+				continue
+			}
+			a.log.Info("stopping", "signal", s.String())
+			return a.drain()
+		}
+	}
+}
+
+// start brings the agent up in the order that never opens a gap: the marked listeners
+// exist (and queue connections) before the programs are attached or replaced, and they
+// are served as soon as the origin lookup is there.
+func (a *Agent) start(ctx context.Context) error {
+	cfg := a.cfg.Load()
+	mark := cfg.Redirect.ListenerMark
+	if mark == 0 {
+		mark = redirect.DefaultListenerMark
+	}
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		addr := net.JoinHostPort(host, strconv.Itoa(int(cfg.Redirect.ProxyPort)))
+		ln, err := redirect.Listen(ctx, "tcp", addr, mark)
+		if err != nil {
+			return fmt.Errorf("proxy listener %s: %w", addr, err)
+		}
+		a.listeners = append(a.listeners, ln)
+	}
+	var err error
+	if a.redirect, err = redirect.Open(redirectOptions(cfg)); err != nil {
+		return err
+	}
+	if err := a.exemptSelf(); err != nil {
+		return err
+	}
+	if err := a.applyModes(cfg); err != nil {
+		return err
+	}
+	if a.proxy, err = proxy.NewServer(a.proxyConfig(cfg)); err != nil {
+		return err
+	}
+	for _, ln := range a.listeners {
+		a.serving.Add(1)
+		go func() {
+			defer a.serving.Done()
+			if err := a.proxy.Serve(ln); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
+				a.log.Error("proxy listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	if err := a.startControl(); err != nil {
+		return err
+	}
+	return a.startMetrics()
+}
+
+// exemptSelf keeps the agent's own upstream connections out of the redirect, when its
+// cgroup is below the attach root (otherwise the programs never see its sockets).
+func (a *Agent) exemptSelf() error {
+	self, err := cgroup.Self()
+	if err != nil {
+		return err
+	}
+	if err := a.redirect.Exempt(self); err != nil {
+		a.log.Debug("agent cgroup not exempted (outside the attach root)", "cgroup", cgroup.Name(self), "reason", err)
+	}
+	return nil
+}
+
+func (a *Agent) applyModes(cfg *Config) error {
+	for _, c := range cfg.Cgroups {
+		if err := a.redirect.SetMode(c.Path, origin.Mode(c.Mode)); err != nil {
+			return fmt.Errorf("%s: cgroups: %w", cfg.file, err)
+		}
+	}
+	return nil
+}
+
+func redirectOptions(cfg *Config) redirect.Options {
+	o := redirect.Options{
+		CgroupRoot:   cfg.Agent.CgroupRoot,
+		PinDir:       cfg.Agent.PinDir,
+		ProxyPort:    cfg.Redirect.ProxyPort,
+		Ports:        cfg.Redirect.Ports,
+		ListenerMark: cfg.Redirect.ListenerMark,
+	}
+	for _, p := range cfg.Redirect.CIDRs {
+		o.CIDRs = append(o.CIDRs, netip.Prefix(p))
+	}
+	return o
+}
+
+func (a *Agent) proxyConfig(cfg *Config) proxy.Config {
+	pc := proxy.Config{
+		Origins:        a.redirect,
+		Inspector:      a.sessions,
+		TLSCertFile:    cfg.Proxy.TLSCertFile,
+		TLSKeyFile:     cfg.Proxy.TLSKeyFile,
+		MaxMessageSize: cfg.Proxy.MaxMessageSize,
+		Logger:         a.log,
+	}
+	for _, t := range cfg.Targets {
+		pt := proxy.Target{
+			Name:             t.Name,
+			Host:             t.Host,
+			Port:             t.Port,
+			User:             t.User,
+			TLS:              proxy.TLSMode(t.TLS),
+			CAFile:           t.CAFile,
+			AllowedUsers:     t.AllowedUsers,
+			AllowedDatabases: t.AllowedDatabases,
+		}
+		for _, d := range t.Destinations {
+			pt.Destinations = append(pt.Destinations, proxy.Destination(d))
+		}
+		switch {
+		case t.PasswordFile != "":
+			pt.Password = proxy.PasswordFile(t.PasswordFile)
+		case t.PasswordEnv != "":
+			pt.Password = proxy.PasswordEnv(t.PasswordEnv)
+		}
+		pc.Targets = append(pc.Targets, pt)
+	}
+	return pc
+}
+
+// reload applies a changed config file atomically, or keeps the running one and says why.
+func (a *Agent) reload() {
+	cfg, err := LoadConfig(a.path)
+	if err != nil {
+		a.log.Error("reload refused, keeping the running configuration", "err", err)
+		return
+	}
+	old := a.cfg.Load()
+	if cfg.Agent.PinDir != old.Agent.PinDir || cfg.Agent.CgroupRoot != old.Agent.CgroupRoot ||
+		cfg.Redirect.ProxyPort != old.Redirect.ProxyPort || cfg.Agent.ControlSocket != old.Agent.ControlSocket {
+		a.log.Error("reload refused, keeping the running configuration: pin_dir, cgroup_root, proxy_port and control_socket change only with a restart")
+		return
+	}
+	if err := a.proxy.SetTargets(a.proxyConfig(cfg).Targets); err != nil {
+		a.log.Error("reload refused, keeping the running configuration", "err", err)
+		return
+	}
+	if err := a.redirect.Reconfigure(redirectOptions(cfg)); err != nil {
+		a.log.Error("reload: redirect settings not applied", "err", err)
+	}
+	if err := a.applyModes(cfg); err != nil {
+		a.log.Error("reload: cgroup modes not applied", "err", err)
+	}
+	lvl, _ := parseLevel(cfg.Agent.LogLevel)
+	a.level.Set(lvl)
+	a.cfg.Store(cfg)
+	a.log.Info("configuration reloaded", "file", a.path)
+}
+
+// drain stops accepting, lets sessions finish up to the drain timeout, then stops.
+func (a *Agent) drain() error {
+	timeout := time.Duration(a.cfg.Load().Agent.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return a.stop(ctx)
+}
+
+// stop releases everything except the pinned enforcement.
+func (a *Agent) stop(ctx context.Context) error {
+	var errs []error
+	if a.control != nil {
+		errs = append(errs, a.control.close())
+	}
+	if a.metrics != nil {
+		errs = append(errs, a.metrics.Close())
+	}
+	if a.proxy != nil {
+		if err := a.proxy.Shutdown(ctx); err != nil {
+			a.log.Warn("sessions still open at the drain deadline were closed", "err", err)
+		}
+		a.serving.Wait()
+	} else {
+		for _, ln := range a.listeners {
+			ln.Close()
+		}
+	}
+	if a.redirect != nil {
+		errs = append(errs, a.redirect.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) status() (*Status, error) {
+	cfg := a.cfg.Load()
+	modes, err := a.redirect.Modes()
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.redirect.Stats()
+	if err != nil {
+		return nil, err
+	}
+	root := cfg.Agent.CgroupRoot
+	if root == "" {
+		root = "/"
+	}
+	st := &Status{
+		Version:    version.Version,
+		PID:        os.Getpid(),
+		AttachRoot: root,
+		ProxyPort:  cfg.Redirect.ProxyPort,
+		Ports:      cfg.Redirect.Ports,
+		Counters: Counters{Redirected: s.Redirected, Refused: s.Refused, Passed: s.Passed,
+			Ambiguous: s.Ambiguous, Origins: s.Origins, Tuples: s.Tuples},
+		Sessions: a.sessions.list(),
+	}
+	for _, m := range modes {
+		name := "(gone)"
+		if m.Path != "" {
+			name = cgroup.Name(m.Path)
+		}
+		st.Modes = append(st.Modes, ModeStatus{Cgroup: name, ID: m.ID, Mode: m.Mode.String()})
+	}
+	return st, nil
+}
+
+// Uninstall removes everything an agent with the config at path installed: the pinned
+// programs and maps (enforcement ends) and the control socket.
+func Uninstall(path string) error {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	err = redirect.Uninstall(cfg.Agent.PinDir)
+	if rerr := os.Remove(cfg.Agent.ControlSocket); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}

@@ -1,0 +1,277 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/proxy"
+)
+
+// Config is the agent's one configuration file (deploy/sluice.yaml is the commented
+// example). It is decoded strictly: a misspelt key is an error naming file, line and key,
+// because a silently ignored security setting is worse than a refused start.
+type Config struct {
+	Agent    AgentConfig    `yaml:"agent"`
+	Redirect RedirectConfig `yaml:"redirect"`
+	Proxy    ProxyConfig    `yaml:"proxy"`
+	Targets  []TargetConfig `yaml:"targets"`
+	// Cgroups seed explicit modes at start. Modes set at runtime persist in the pinned map
+	// and win over this list only until the next start or reload re-applies it.
+	Cgroups []CgroupConfig `yaml:"cgroups"`
+
+	file string     // where it was read from, for error messages
+	tree *yaml.Node // the document, to name lines in validation errors
+}
+
+// AgentConfig holds the daemon's own settings.
+type AgentConfig struct {
+	// PinDir is the bpffs directory for the pinned programs and maps.
+	PinDir string `yaml:"pin_dir"`
+	// CgroupRoot is where the programs attach; empty means the whole cgroup2 hierarchy.
+	CgroupRoot string `yaml:"cgroup_root"`
+	// ControlSocket is the unix socket of the operator API.
+	ControlSocket string `yaml:"control_socket"`
+	// ControlGroup is a group (name or gid) whose members may use the control API
+	// besides root. Empty: root only.
+	ControlGroup string `yaml:"control_group"`
+	// MetricsAddress is the loopback address:port of the Prometheus endpoint; empty
+	// disables it.
+	MetricsAddress string `yaml:"metrics_address"`
+	// LogFormat is "text" or "json".
+	LogFormat string `yaml:"log_format"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// DrainTimeout bounds how long SIGTERM waits for sessions to end.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// RedirectConfig selects the connects to redirect.
+type RedirectConfig struct {
+	// Ports are the PostgreSQL ports to intercept (default 5432).
+	Ports []uint16 `yaml:"ports"`
+	// CIDRs optionally limit interception to these destinations.
+	CIDRs []Prefix `yaml:"cidrs"`
+	// ProxyPort is where the agent listens on loopback (default 15432).
+	ProxyPort uint16 `yaml:"proxy_port"`
+	// ListenerMark is the SO_MARK proving a listener is the agent's (0: the default).
+	ListenerMark uint32 `yaml:"listener_mark"`
+}
+
+// ProxyConfig holds the client-facing proxy settings.
+type ProxyConfig struct {
+	// TLSCertFile and TLSKeyFile are served to clients asking for TLS; empty generates
+	// a self-signed pair at start.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MaxMessageSize caps one inspected wire message, in bytes.
+	MaxMessageSize int `yaml:"max_message_size"`
+}
+
+// TargetConfig is one upstream database and the original destinations leading to it.
+type TargetConfig struct {
+	Name string `yaml:"name"`
+	// Destinations are "address", "address:port", "prefix" or "prefix:port" strings as
+	// the client dials them ("10.0.0.5:5432", "10.0.0.0/24", "[fd00::5]:5432").
+	Destinations []Destination `yaml:"destinations"`
+	// Host and Port of the upstream server.
+	Host string `yaml:"host"`
+	Port uint16 `yaml:"port"`
+	// User is the role the agent logs in as.
+	User string `yaml:"user"`
+	// PasswordFile or PasswordEnv names where the password is read, on every new
+	// upstream connection, so rotation needs no restart.
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+	// TLS is verify-full (default), require or disable; CAFile verifies the server.
+	TLS    string `yaml:"tls"`
+	CAFile string `yaml:"ca_file"`
+	// AllowedUsers and AllowedDatabases restrict the names clients may ask for.
+	AllowedUsers     []string `yaml:"allowed_users"`
+	AllowedDatabases []string `yaml:"allowed_databases"`
+}
+
+// CgroupConfig seeds one cgroup's mode.
+type CgroupConfig struct {
+	// Path is absolute, or relative to the cgroup2 mount.
+	Path string `yaml:"path"`
+	Mode Mode   `yaml:"mode"`
+}
+
+// Mode is an enforcement mode written by name: enforce, audit or off.
+type Mode origin.Mode
+
+// UnmarshalYAML parses the mode's name.
+func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
+	v, err := origin.ParseMode(n.Value)
+	if err != nil {
+		return lineErr(n, "mode", err)
+	}
+	*m = Mode(v)
+	return nil
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return lineErr(n, "duration", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Prefix is a CIDR, or a single address meaning its host prefix.
+type Prefix netip.Prefix
+
+// UnmarshalYAML parses "10.0.0.0/8" or "10.0.0.5".
+func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parsePrefix(n.Value)
+	if err != nil {
+		return lineErr(n, "cidr", err)
+	}
+	*p = Prefix(v)
+	return nil
+}
+
+// Destination is a target's original-destination matcher.
+type Destination proxy.Destination
+
+// UnmarshalYAML parses "addr", "addr:port", "prefix", "prefix:port" ("[v6]:port" for IPv6).
+func (d *Destination) UnmarshalYAML(n *yaml.Node) error {
+	s := n.Value
+	var port uint16
+	if host, p, err := splitHostPort(s); err == nil {
+		v, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || v == 0 {
+			return lineErr(n, "destination", fmt.Errorf("bad port in %q", s))
+		}
+		s, port = host, uint16(v)
+	}
+	pfx, err := parsePrefix(s)
+	if err != nil {
+		return lineErr(n, "destination", err)
+	}
+	*d = Destination{Prefix: pfx, Port: port}
+	return nil
+}
+
+// splitHostPort accepts "a.b.c.d:p", "a.b.c.d/n:p" and "[v6]:p", "[v6/n]:p".
+func splitHostPort(s string) (string, string, error) {
+	if strings.HasPrefix(s, "[") {
+		i := strings.Index(s, "]:")
+		if i < 0 {
+			return "", "", errors.New("no port")
+		}
+		return s[1:i], s[i+2:], nil
+	}
+	if strings.Count(s, ":") != 1 {
+		return "", "", errors.New("no port")
+	}
+	i := strings.LastIndex(s, ":")
+	return s[:i], s[i+1:], nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// lineError is a problem at one line of the file.
+type lineError struct {
+	line  int
+	field string
+	err   error
+}
+
+func (e *lineError) Error() string {
+	return fmt.Sprintf("line %d: field %s: %v", e.line, e.field, e.err)
+}
+
+func lineErr(n *yaml.Node, field string, err error) error {
+	return &lineError{line: n.Line, field: field, err: err}
+}
+
+var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// LoadConfig reads, strictly decodes, defaults and validates the file at path.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return parseConfig(path, f)
+}
+
+func parseConfig(path string, r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := &Config{file: path, tree: &yaml.Node{}}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fileErr(path, err)
+	}
+	// A second pass keeps the node tree, whose positions name lines in validation errors
+	// (Node.Decode would not reject unknown keys, hence two passes).
+	if err := yaml.Unmarshal(b, c.tree); err != nil {
+		return nil, fileErr(path, err)
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var notFound = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+
+// fileErr turns decoder errors into "FILE:LINE: ..." lines an operator can jump to.
+func fileErr(path string, err error) error {
+	var le *lineError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s:%d: %s: %v", path, le.line, le.field, le.err)
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var lines []string
+	for _, e := range te.Errors {
+		if m := typeErrLine.FindStringSubmatch(e); m != nil {
+			msg := m[2]
+			if k := notFound.FindStringSubmatch(msg); k != nil {
+				msg = fmt.Sprintf("unknown key %q", k[1])
+			}
+			e = fmt.Sprintf("%s:%s: %s", path, m[1], msg)
+		}
+		lines = append(lines, e)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}

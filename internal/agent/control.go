@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/origin"
+)
+
+// control serves the operator API on a unix socket. Who may call it is decided from the
+// kernel's SO_PEERCRED: root, or a member of the configured group, and never a process
+// that is itself inside a redirected cgroup (a workload must not switch off its own
+// enforcement, even as root inside its container).
+type control struct {
+	a   *Agent
+	gid uint32
+	grp bool
+	log *slog.Logger
+	srv *http.Server
+	ln  net.Listener
+}
+
+func (a *Agent) startControl() error {
+	cfg := a.cfg.Load()
+	gid, grp, err := resolveGroup(cfg.Agent.ControlGroup)
+	if err != nil {
+		return err
+	}
+	path := cfg.Agent.ControlSocket
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	// A stale socket from a killed agent would make Listen fail; nothing else may own it.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	mode := os.FileMode(0o600)
+	if grp {
+		mode = 0o660
+		if err := os.Chown(path, 0, int(gid)); err != nil {
+			ln.Close()
+			return fmt.Errorf("control socket: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	c := &control{a: a, gid: gid, grp: grp, log: a.log, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", c.status)
+	mux.HandleFunc("PUT /v1/mode", c.setMode)
+	c.srv = &http.Server{Handler: c.authorize(mux), ConnContext: peerContext}
+	go c.srv.Serve(ln)
+	a.control = c
+	return nil
+}
+
+func (c *control) close() error {
+	err := c.srv.Close()
+	if rerr := os.Remove(c.ln.Addr().String()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// authorize admits root or the control group, and refuses callers inside a redirected
+// cgroup. Every decision is logged with the caller's credentials.
+func (c *control) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := peerFrom(r.Context())
+		if !ok {
+			writeErr(w, http.StatusForbidden, errors.New("caller credentials unavailable"))
+			return
+		}
+		if p.UID != 0 && !(c.grp && p.inGroup(c.gid)) {
+			c.log.Warn("control API call refused: not root or in the control group", "caller", p.String(), "path", r.URL.Path)
+			writeErr(w, http.StatusForbidden, fmt.Errorf("%s may not use the control API: root or the control group only", p))
+			return
+		}
+		if mode, where, err := c.callerMode(p); err != nil || mode == origin.ModeEnforce || mode == origin.ModeAudit {
+			if err == nil {
+				err = fmt.Errorf("the caller runs in cgroup %s, which is in %s mode: a redirected workload cannot use the control API", where, mode)
+			}
+			c.log.Warn("control API call refused", "caller", p.String(), "path", r.URL.Path, "err", err)
+			writeErr(w, http.StatusForbidden, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *control) callerMode(p peer) (origin.Mode, string, error) {
+	path, err := p.cgroupPath()
+	if err != nil {
+		return origin.ModeUnset, "", fmt.Errorf("cannot tell the caller's cgroup: %w", err)
+	}
+	m, err := c.a.redirect.EffectiveMode(path)
+	return m, path, err
+}
+
+func (c *control) status(w http.ResponseWriter, _ *http.Request) {
+	st, err := c.a.status()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (c *control) setMode(w http.ResponseWriter, r *http.Request) {
+	var req ModeRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	mode := origin.ModeUnset
+	if req.Mode != "unset" {
+		var err error
+		if mode, err = origin.ParseMode(req.Mode); err != nil {
+			writeErr(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	if err := c.a.redirect.SetMode(req.Cgroup, mode); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	p, _ := peerFrom(r.Context())
+	abs, _ := cgroup.Resolve(req.Cgroup)
+	c.log.Info("cgroup mode changed", "cgroup", cgroup.Name(abs), "mode", req.Mode, "by", p.String())
+	writeJSON(w, http.StatusOK, ModeStatus{Cgroup: cgroup.Name(abs), Mode: req.Mode})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, apiError{Error: err.Error()})
+}

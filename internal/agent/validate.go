@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/internal/proxy"
+)
+
+// Defaults a production install can run with unchanged.
+const (
+	DefaultPinDir        = "/sys/fs/bpf/sluice"
+	DefaultControlSocket = "/run/sluice/control.sock"
+	DefaultProxyPort     = 15432
+	DefaultDrainTimeout  = 30 * time.Second
+)
+
+func (c *Config) defaults() {
+	a := &c.Agent
+	if a.PinDir == "" {
+		a.PinDir = DefaultPinDir
+	}
+	if a.ControlSocket == "" {
+		a.ControlSocket = DefaultControlSocket
+	}
+	if a.LogFormat == "" {
+		a.LogFormat = "text"
+	}
+	if a.LogLevel == "" {
+		a.LogLevel = "info"
+	}
+	if a.DrainTimeout == 0 {
+		a.DrainTimeout = Duration(DefaultDrainTimeout)
+	}
+	if c.Redirect.ProxyPort == 0 {
+		c.Redirect.ProxyPort = DefaultProxyPort
+	}
+	if len(c.Redirect.Ports) == 0 {
+		c.Redirect.Ports = []uint16{5432}
+	}
+	for i := range c.Targets {
+		if c.Targets[i].Port == 0 {
+			c.Targets[i].Port = 5432
+		}
+		if c.Targets[i].TLS == "" {
+			c.Targets[i].TLS = string(proxy.TLSVerifyFull)
+		}
+	}
+}
+
+// validate checks what decoding cannot: required fields, consistency, and values the
+// kernel or the proxy would only reject later. Each error names file, line and field.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(line int, field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.file, line, field, fmt.Sprintf(format, args...)))
+	}
+	switch c.Agent.LogFormat {
+	case "text", "json":
+	default:
+		bad(c.line("agent", "log_format"), "agent.log_format", "must be text or json, not %q", c.Agent.LogFormat)
+	}
+	if _, err := parseLevel(c.Agent.LogLevel); err != nil {
+		bad(c.line("agent", "log_level"), "agent.log_level", "%v", err)
+	}
+	if m := c.Agent.MetricsAddress; m != "" {
+		if err := loopbackAddr(m); err != nil {
+			bad(c.line("agent", "metrics_address"), "agent.metrics_address", "%v", err)
+		}
+	}
+	for _, p := range c.Redirect.Ports {
+		if p == c.Redirect.ProxyPort {
+			bad(c.line("redirect", "ports"), "redirect.ports", "port %d is the proxy's own port", p)
+		}
+	}
+	names := map[string]bool{}
+	for i, t := range c.Targets {
+		at := func(field string) (int, string) {
+			return c.line("targets", i, field), fmt.Sprintf("targets[%d].%s", i, field)
+		}
+		if t.Name == "" {
+			l, f := at("name")
+			bad(l, f, "required")
+		} else if names[t.Name] {
+			l, f := at("name")
+			bad(l, f, "duplicate target name %q", t.Name)
+		}
+		names[t.Name] = true
+		if len(t.Destinations) == 0 {
+			l, f := at("destinations")
+			bad(l, f, "at least one destination is required")
+		}
+		if t.Host == "" {
+			l, f := at("host")
+			bad(l, f, "required")
+		}
+		if t.User == "" {
+			l, f := at("user")
+			bad(l, f, "required")
+		}
+		if t.PasswordFile != "" && t.PasswordEnv != "" {
+			l, f := at("password_env")
+			bad(l, f, "set password_file or password_env, not both")
+		}
+		switch proxy.TLSMode(t.TLS) {
+		case proxy.TLSVerifyFull, proxy.TLSRequire, proxy.TLSDisable:
+		default:
+			l, f := at("tls")
+			bad(l, f, "must be verify-full, require or disable, not %q", t.TLS)
+		}
+	}
+	for i, cg := range c.Cgroups {
+		if cg.Path == "" {
+			bad(c.line("cgroups", i, "path"), fmt.Sprintf("cgroups[%d].path", i), "required")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// line finds the line of a key path (map keys and sequence indexes) in the document,
+// falling back to the deepest node found so an error still points close to its cause.
+func (c *Config) line(path ...any) int {
+	n := c.tree
+	if n == nil || len(n.Content) == 0 {
+		return 0
+	}
+	n = n.Content[0]
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+func loopbackAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("bad port %q", port)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.IsLoopback() {
+		return fmt.Errorf("%q must be a loopback address (metrics stay on the node)", host)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/agent"
+	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+func (w *world) status() agent.Status {
+	w.t.Helper()
+	var st agent.Status
+	if err := json.Unmarshal([]byte(w.mustSluice("status", "--json")), &st); err != nil {
+		w.t.Fatal(err)
+	}
+	return st
+}
+
+func modeOf(st agent.Status, cg string) string {
+	for _, m := range st.Modes {
+		if m.Cgroup == cgroup.Name(cg) {
+			return m.Mode
+		}
+	}
+	return "unset"
+}
+
+// Issue 4, acceptance 2: `sluice enforce` puts a cgroup behind the proxy; `--mode off`
+// makes the next connection direct; status reports both.
+func TestEnforceAndOffThroughTheCLI(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := testenv.Cgroup(t, w.root)
+
+	w.mustSluice("enforce", cg, "--mode", "enforce")
+	if got := modeOf(w.status(), cg); got != "enforce" {
+		t.Errorf("status: mode %s, want enforce", got)
+	}
+	// Through the proxy the database sees the agent's login, never the workload's.
+	if out, err := w.psql(cg, "select current_user"); err != nil || out != "sluice_app" {
+		t.Fatalf("enforced psql: %q %v, want it to run as sluice_app through the proxy", out, err)
+	}
+
+	w.mustSluice("enforce", cg, "--mode", "off")
+	if got := modeOf(w.status(), cg); got != "off" {
+		t.Errorf("status: mode %s, want off", got)
+	}
+	if out, err := w.psql(cg, "select current_user"); err != nil || out != "workload" {
+		t.Fatalf("psql with mode off: %q %v, want a direct connection as workload", out, err)
+	}
+}
+
+// Issue 4, acceptance 3: a non-root caller is refused, and so is root inside an enforced
+// cgroup (a workload must not switch off its own enforcement).
+func TestControlSocketRefusesWorkloads(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := testenv.Cgroup(t, w.root)
+	w.mustSluice("enforce", cg, "--mode", "enforce")
+
+	nobody := exec.Command(sluiceBin, "--socket", w.socket, "enforce", cg, "--mode", "off")
+	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := nobody.CombinedOutput(); err == nil {
+		t.Errorf("uid 65534 changed a mode: %s", out)
+	}
+
+	inside := exec.Command(sluiceBin, "--socket", w.socket, "enforce", cg, "--mode", "off")
+	out, err := testenv.Output(cg, inside)
+	if err == nil || !strings.Contains(string(out), "redirected workload cannot use the control API") {
+		t.Errorf("root inside the enforced cgroup: err %v, output %s; want refused", err, out)
+	}
+	if got := modeOf(w.status(), cg); got != "enforce" {
+		t.Errorf("mode after the refused calls: %s, want enforce", got)
+	}
+}
+
+// Issue 4, acceptance 3: a misspelt key fails at start naming the line; a broken SIGHUP
+// reload keeps serving with the old configuration.
+func TestConfigErrorsAtStartAndReload(t *testing.T) {
+	w := newWorld(t)
+	good, err := readFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.writeConfig(strings.Replace(good, "drain_timeout:", "drain_timout:", 1))
+	out, err := exec.Command(sluiceBin, "agent", "--config", w.config).CombinedOutput()
+	if err == nil || !regexp.MustCompile(regexp.QuoteMeta(w.config)+`:6: unknown key "drain_timout"`).Match(out) {
+		t.Fatalf("start with a misspelt key: err %v, output %s", err, out)
+	}
+
+	w.writeConfig(good)
+	w.startAgent()
+	cg := testenv.Cgroup(t, w.root)
+	w.mustSluice("enforce", cg)
+	w.writeConfig(strings.Replace(good, "proxy_port:", "proxy_prot:", 1))
+	defer w.writeConfig(good) // the cleanup's --uninstall reads it
+	w.agent.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the refused reload in the log", func() bool { return strings.Contains(w.agent.out.String(), "reload refused") })
+	if !strings.Contains(w.agent.out.String(), `unknown key \"proxy_prot\"`) {
+		t.Errorf("reload error does not name the key:\n%s", w.agent.out)
+	}
+	if out, err := w.psql(cg, "select current_user"); err != nil || out != "sluice_app" {
+		t.Fatalf("after the broken reload: %q %v", out, err)
+	}
+}
+
+// Issue 4, acceptance 4: SIGKILL of the agent during a pgbench run: nothing reaches the
+// database directly while it is down; after a restart sessions work within 2 s, modes
+// intact.
+func TestAgentKilledFailsClosedAndRecovers(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := testenv.Cgroup(t, w.root)
+	w.mustSluice("enforce", cg)
+	if out, err := w.pgbench(cg, "-i", "-s", "1"); err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+
+	bench := w.pgbenchCmd("-c", "4", "-T", "30", "-S", "-n")
+	if err := cgroup.StartIn(cg, bench); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bench.Process.Kill(); bench.Wait() })
+	time.Sleep(time.Second)
+	w.agent.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.agent.done
+	w.agent = nil
+
+	// While the agent is down: refused, and never direct.
+	for range 5 {
+		if out, err := w.psql(cg, "select current_user"); err == nil {
+			t.Fatalf("psql succeeded while the agent was down: %q", out)
+		}
+	}
+	start := time.Now()
+	w.startAgent()
+	var ok bool
+	for time.Since(start) < 2*time.Second {
+		if out, err := w.psql(cg, "select current_user"); err == nil && out == "sluice_app" {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Errorf("no working session within 2 s of the restart")
+	}
+	t.Logf("first session after restart: %v", time.Since(start))
+	if got := modeOf(w.status(), cg); got != "enforce" {
+		t.Errorf("mode after restart: %s, want enforce", got)
+	}
+	log, err := w.db.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log, "user=workload") {
+		t.Errorf("the database saw the workload's own login: an enforced connection went direct")
+	}
+}
+
+// Issue 4, acceptance 5: the metrics endpoint's counters move under load.
+func TestMetricsMoveUnderLoad(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := testenv.Cgroup(t, w.root)
+	w.mustSluice("enforce", cg)
+	before := w.metric(`sluice_connects_total{outcome="redirected"}`)
+	for range 5 {
+		if _, err := w.psql(cg, "select 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := w.metric(`sluice_connects_total{outcome="redirected"}`)
+	if after < before+5 {
+		t.Errorf("redirected connects went from %v to %v after 5 sessions", before, after)
+	}
+}
+
+// metric scrapes the endpoint with curl, as an operator would, and reads one sample.
+func (w *world) metric(name string) float64 {
+	w.t.Helper()
+	out, err := exec.Command("curl", "-sf", "http://"+w.metrics+"/metrics").Output()
+	if err != nil {
+		w.t.Fatalf("curl metrics: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			return v
+		}
+	}
+	w.t.Fatalf("metric %s not exposed:\n%s", name, out)
+	return 0
+}
+
+func (w *world) pgbenchCmd(args ...string) *exec.Cmd {
+	host, port, _ := strings.Cut(w.dbAddr, ":")
+	cmd := exec.Command("pgbench", append([]string{"-h", host, "-p", port, "-U", "workload"}, append(args, "app")...)...)
+	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+workloadPassword, "PGSSLMODE=disable")
+	return cmd
+}
+
+func (w *world) pgbench(cg string, args ...string) (string, error) {
+	out, err := testenv.Output(cg, w.pgbenchCmd(args...))
+	return string(out), err
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/pglocal"
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+// Passwords of the database roles the tests use. "workload" is what a job would use
+// directly; "sluice_app" is the agent's own login, which only the agent knows.
+const (
+	agentPassword    = "agent-secret"
+	workloadPassword = "workload-secret"
+)
+
+// world is one agent in front of one database, with an attach root of its own.
+type world struct {
+	t       *testing.T
+	db      *pglocal.Server
+	dbAddr  string // where workloads believe the database is: 127.0.0.2:PORT
+	root    string // the agent's attach root (a test cgroup)
+	dir     string
+	config  string
+	socket  string
+	metrics string
+	agent   *agentProc
+}
+
+type agentProc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	testenv.RequireRoot(t)
+	w := &world{t: t, dir: t.TempDir(), root: testenv.Cgroup(t, "")}
+	w.db = testenv.Postgres(t, pglocal.Options{
+		ListenAddresses: "127.0.0.1,127.0.0.2",
+		HostAuth:        "scram-sha-256",
+		Settings:        []pglocal.Setting{{Name: "log_connections", Value: "on"}, {Name: "max_connections", Value: "300"}},
+	})
+	ctx := context.Background()
+	for _, sql := range []string{
+		fmt.Sprintf("CREATE ROLE sluice_app LOGIN PASSWORD '%s'", agentPassword),
+		fmt.Sprintf("CREATE ROLE workload LOGIN PASSWORD '%s'", workloadPassword),
+		"CREATE DATABASE app OWNER sluice_app",
+	} {
+		if err := w.db.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.dbAddr = fmt.Sprintf("127.0.0.2:%d", w.db.Port)
+	pwFile := filepath.Join(w.dir, "app.password")
+	if err := os.WriteFile(pwFile, []byte(agentPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.socket = filepath.Join(w.dir, "control.sock")
+	w.metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	w.config = filepath.Join(w.dir, "sluice.yaml")
+	w.writeConfig(fmt.Sprintf(`agent:
+  pin_dir: %s/sluice
+  cgroup_root: %s
+  control_socket: %s
+  metrics_address: %s
+  drain_timeout: 5s
+redirect:
+  ports: [%d]
+  proxy_port: %d
+targets:
+  - name: app
+    destinations: ["%s"]
+    host: 127.0.0.1
+    port: %d
+    user: sluice_app
+    password_file: %s
+    tls: disable
+`, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile))
+	t.Cleanup(func() {
+		w.stopAgent(syscall.SIGTERM)
+		out, err := exec.Command(sluiceBin, "agent", "--uninstall", "--config", w.config).CombinedOutput()
+		if err != nil {
+			t.Errorf("sluice agent --uninstall: %v\n%s", err, out)
+		}
+	})
+	return w
+}
+
+func (w *world) writeConfig(body string) {
+	w.t.Helper()
+	if err := os.WriteFile(w.config, []byte(body), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// startAgent runs `sluice agent` and waits until its control socket answers.
+func (w *world) startAgent() {
+	w.t.Helper()
+	p := &agentProc{cmd: exec.Command(sluiceBin, "agent", "--config", w.config), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	w.agent = p
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := w.sluice("status"); err == nil {
+			return
+		}
+		select {
+		case err := <-p.done:
+			w.t.Fatalf("agent exited: %v\n%s", err, p.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("agent not ready after 10s:\n%s", p.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *world) stopAgent(sig syscall.Signal) {
+	if w.agent == nil {
+		return
+	}
+	w.agent.cmd.Process.Signal(sig)
+	select {
+	case <-w.agent.done:
+	case <-time.After(15 * time.Second):
+		w.agent.cmd.Process.Kill()
+		<-w.agent.done
+	}
+	w.t.Logf("agent log:\n%s", w.agent.out)
+	w.agent = nil
+}
+
+// sluice runs a CLI subcommand against this world's control socket.
+func (w *world) sluice(args ...string) (string, error) {
+	cmd := exec.Command(sluiceBin, append([]string{"--socket", w.socket}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (w *world) mustSluice(args ...string) string {
+	w.t.Helper()
+	out, err := w.sluice(args...)
+	if err != nil {
+		w.t.Fatalf("sluice %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// psql runs an unmodified psql in cgroup cg against the address workloads use. It offers
+// the workload's own password, which only a direct connection would need.
+func (w *world) psql(cg string, sql string) (string, error) {
+	host, port, _ := net.SplitHostPort(w.dbAddr)
+	cmd := exec.Command("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", "workload", "-d", "app", "-c", sql)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+workloadPassword, "PGCONNECT_TIMEOUT=5", "PGSSLMODE=disable")
+	out, err := testenv.Output(cg, cmd)
+	return strings.TrimSpace(string(out)), err
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
