@@ -28,13 +28,18 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 	$(GO) vet ./...
 
-## test: the whole suite, as root, on the real kernel with a real PostgreSQL
+# Bounded fuzzing of the proxy's client-message path, part of every test run.
+FUZZ_TIME ?= 20s
+
+## test: the whole suite, as root, on the real kernel with a real PostgreSQL, then a bounded fuzz run
 test: vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -run '^$$' -fuzz FuzzClientMessages -fuzztime $(FUZZ_TIME) ./internal/proxy/
 
 ## bench: benchmarks that print ratios measured side by side in one run
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 1 ./internal/redirect/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/proxy/
 
 ## demo: a self-contained demonstration on this machine (root); leaves nothing behind
 demo: build
