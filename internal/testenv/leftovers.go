@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/oidclocal"
 	"github.com/sluicehq/sluice/internal/pglocal"
 )
 
@@ -55,7 +56,7 @@ func FindLeftovers() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, prefix := range []string{BPFFSPrefix, pglocal.DirPrefix} {
+	for _, prefix := range []string{BPFFSPrefix, pglocal.DirPrefix, oidclocal.DirPrefix} {
 		m, err := filepath.Glob(filepath.Join(os.TempDir(), prefix+tag+"*"))
 		if err != nil {
 			return nil, err
