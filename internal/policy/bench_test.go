@@ -1,0 +1,64 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/policy/classify"
+)
+
+var benchStatements = []struct{ name, sql string }{
+	{"select1", "SELECT 1"},
+	{"join200", "SELECT u.id, u.email, o.total FROM public.users u JOIN orders o ON o.user_id = u.id WHERE u.created_at > now() - interval '7 days' AND o.status IN ('paid','shipped') ORDER BY o.total DESC LIMIT 50"},
+	{"update", "UPDATE orders SET total = $1, updated_at = now() WHERE id = $2"},
+	{"ddl", "CREATE TABLE IF NOT EXISTS accounts (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, balance numeric(12,2) DEFAULT 0 CHECK (balance >= 0), created_at timestamptz NOT NULL DEFAULT now())"},
+}
+
+// BenchmarkDecide measures, per statement and side by side in one run, a decision served
+// from the cache and a cold one (parse in a worker, classify, evaluate the corpus rules).
+// Rounds alternate between the two so machine noise hits both; the median ratio is
+// reported as cold/hit.
+func BenchmarkDecide(b *testing.B) {
+	e := engine(b)
+	id := identities["ci"]
+	st := e.state.Load()
+	for _, s := range benchStatements {
+		b.Run(s.name, func(b *testing.B) {
+			cold := func() {
+				res, err := e.parser.Parse(ctx(), s.sql)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := classify.Classify(s.sql, res)
+				st.rules.decide(&id, c, ^classify.Flag(0), st.rules.Default)
+			}
+			hit := func() { e.Decide(ctx(), id, s.sql) }
+			hit()
+			const rounds = 10
+			n := max(b.N/rounds, 1)
+			var coldT, hitT time.Duration
+			ratios := make([]float64, 0, rounds)
+			for range rounds {
+				c := timeN(n, cold)
+				h := timeN(n, hit)
+				coldT += c
+				hitT += h
+				ratios = append(ratios, float64(c)/float64(h))
+			}
+			total := float64(n * rounds)
+			b.ReportMetric(float64(coldT.Nanoseconds())/total, "ns/cold")
+			b.ReportMetric(float64(hitT.Nanoseconds())/total, "ns/hit")
+			slices.Sort(ratios)
+			b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "cold/hit")
+		})
+	}
+}
+
+func timeN(n int, f func()) time.Duration {
+	start := time.Now()
+	for range n {
+		f()
+	}
+	return time.Since(start)
+}
