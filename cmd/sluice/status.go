@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -45,9 +46,18 @@ func printStatus(out io.Writer, st *agent.Status) error {
 	for _, m := range st.Modes {
 		fmt.Fprintf(w, "%s\t%s\n", m.Cgroup, m.Mode)
 	}
-	fmt.Fprintln(w, "\nSESSION\tCGROUP\tPID\tMODE\tDESTINATION\tTARGET\tUSER\tDATABASE\tSTARTED")
+	fmt.Fprintln(w, "\nENROLLED CGROUP\tSUBJECT\tGROUPS\tISSUER\tEXPIRES")
+	for _, e := range st.Enrollments {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Cgroup, e.Subject, strings.Join(e.Groups, ","), e.Issuer, e.Expiry)
+	}
+	fmt.Fprintln(w, "\nSESSION\tCGROUP\tPID\tMODE\tSUBJECT\tGROUPS\tDESTINATION\tTARGET\tDATABASE\tSTARTED")
 	for _, s := range st.Sessions {
-		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Cgroup, s.PID, s.Mode, s.Destination, s.Target, s.User, s.Database, s.Started)
+		subject := s.Subject
+		if s.Unverified != "" {
+			subject = "(unverified)"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Cgroup, s.PID, s.Mode, subject,
+			strings.Join(s.Groups, ","), s.Destination, s.Target, s.Database, s.Started)
 	}
 	return w.Flush()
 }

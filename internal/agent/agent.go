@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/guard"
+	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/redirect"
@@ -31,13 +33,16 @@ type Agent struct {
 	level slog.LevelVar
 	log   *slog.Logger
 
-	redirect  *redirect.Redirect
-	proxy     *proxy.Server
-	sessions  *sessions
-	listeners []net.Listener
-	control   *control
-	metrics   *http.Server
-	serving   sync.WaitGroup
+	redirect   *redirect.Redirect
+	proxy      *proxy.Server
+	identities *identity.Resolver
+	guard      *guard.Guard
+	// stopBackground ends the agent's background loops (enrollment pruning).
+	stopBackground context.CancelFunc
+	listeners      []net.Listener
+	control        *control
+	metrics        *http.Server
+	serving        sync.WaitGroup
 }
 
 // Run starts the agent from the config file at path and runs it until ctx ends or a
@@ -48,7 +53,7 @@ func Run(ctx context.Context, path string, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a := &Agent{path: path, sessions: newSessions()}
+	a := &Agent{path: path}
 	a.cfg.Store(cfg)
 	lvl, _ := parseLevel(cfg.Agent.LogLevel)
 	a.level.Set(lvl)
@@ -104,6 +109,18 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	if err := a.applyModes(cfg); err != nil {
+		return err
+	}
+	for _, w := range cfg.Identity.Warnings() {
+		a.log.Warn("identity configuration", "warning", w)
+	}
+	if a.identities, err = identity.NewResolver(cfg.Identity, a.log); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.stopBackground = cancel
+	go a.identities.Run(bg, 30*time.Second)
+	if a.guard, err = guard.New(guard.Options{Identities: a.identities, Logger: a.log}); err != nil {
 		return err
 	}
 	if a.proxy, err = proxy.NewServer(a.proxyConfig(cfg)); err != nil {
@@ -163,7 +180,7 @@ func redirectOptions(cfg *Config) redirect.Options {
 func (a *Agent) proxyConfig(cfg *Config) proxy.Config {
 	pc := proxy.Config{
 		Origins:        a.redirect,
-		Inspector:      a.sessions,
+		Inspector:      a.guard,
 		TLSCertFile:    cfg.Proxy.TLSCertFile,
 		TLSKeyFile:     cfg.Proxy.TLSKeyFile,
 		MaxMessageSize: cfg.Proxy.MaxMessageSize,
@@ -253,41 +270,10 @@ func (a *Agent) stop(ctx context.Context) error {
 	if a.redirect != nil {
 		errs = append(errs, a.redirect.Close())
 	}
+	if a.stopBackground != nil {
+		a.stopBackground()
+	}
 	return errors.Join(errs...)
-}
-
-func (a *Agent) status() (*Status, error) {
-	cfg := a.cfg.Load()
-	modes, err := a.redirect.Modes()
-	if err != nil {
-		return nil, err
-	}
-	s, err := a.redirect.Stats()
-	if err != nil {
-		return nil, err
-	}
-	root := cfg.Agent.CgroupRoot
-	if root == "" {
-		root = "/"
-	}
-	st := &Status{
-		Version:    version.Version,
-		PID:        os.Getpid(),
-		AttachRoot: root,
-		ProxyPort:  cfg.Redirect.ProxyPort,
-		Ports:      cfg.Redirect.Ports,
-		Counters: Counters{Redirected: s.Redirected, Refused: s.Refused, Passed: s.Passed,
-			Ambiguous: s.Ambiguous, Origins: s.Origins, Tuples: s.Tuples},
-		Sessions: a.sessions.list(),
-	}
-	for _, m := range modes {
-		name := "(gone)"
-		if m.Path != "" {
-			name = cgroup.Name(m.Path)
-		}
-		st.Modes = append(st.Modes, ModeStatus{Cgroup: name, ID: m.ID, Mode: m.Mode.String()})
-	}
-	return st, nil
 }
 
 // Uninstall removes everything an agent with the config at path installed: the pinned

@@ -12,6 +12,45 @@ type Status struct {
 	Modes      []ModeStatus    `json:"modes"`
 	Counters   Counters        `json:"counters"`
 	Sessions   []SessionStatus `json:"sessions"`
+	// Enrollments are the cgroups bound to a verified token with `sluice enroll`.
+	Enrollments []EnrollmentStatus `json:"enrollments"`
+}
+
+// SessionStatus is one live session.
+type SessionStatus struct {
+	ID          uint64 `json:"id"`
+	Cgroup      string `json:"cgroup"`
+	PID         uint32 `json:"pid"`
+	Mode        string `json:"mode"`
+	Destination string `json:"destination"`
+	Target      string `json:"target"`
+	User        string `json:"user"`
+	Database    string `json:"database"`
+	Started     string `json:"started"`
+	// Subject and Groups are the verified identity; Unverified says why there is none
+	// (audit mode only: enforce mode refuses such sessions).
+	Issuer     string   `json:"issuer,omitempty"`
+	Subject    string   `json:"subject,omitempty"`
+	Groups     []string `json:"groups,omitempty"`
+	Expiry     string   `json:"expiry,omitempty"`
+	Unverified string   `json:"unverified,omitempty"`
+}
+
+// EnrollmentStatus is one enrolled cgroup.
+type EnrollmentStatus struct {
+	Cgroup  string   `json:"cgroup"`
+	ID      uint64   `json:"id"`
+	Issuer  string   `json:"issuer"`
+	Subject string   `json:"subject"`
+	Groups  []string `json:"groups"`
+	Expiry  string   `json:"expiry"`
+	TokenID string   `json:"token_id"`
+}
+
+// EnrollRequest is POST /v1/enroll: bind a token to a cgroup (and its descendants).
+type EnrollRequest struct {
+	Cgroup string `json:"cgroup"`
+	Token  string `json:"token"`
 }
 
 // ModeStatus is one explicit cgroup setting.

@@ -44,6 +44,12 @@ func (c *Client) SetMode(ctx context.Context, cgroupPath, mode string) (*ModeSta
 	return &ms, c.do(ctx, http.MethodPut, "/v1/mode", ModeRequest{Cgroup: cgroupPath, Mode: mode}, &ms)
 }
 
+// Enroll binds a verified token to a cgroup.
+func (c *Client) Enroll(ctx context.Context, cgroupPath, token string) (*EnrollmentStatus, error) {
+	var es EnrollmentStatus
+	return &es, c.do(ctx, http.MethodPost, "/v1/enroll", EnrollRequest{Cgroup: cgroupPath, Token: token}, &es)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body bytes.Buffer
 	if in != nil {

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/proxy"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	Redirect RedirectConfig `yaml:"redirect"`
 	Proxy    ProxyConfig    `yaml:"proxy"`
 	Targets  []TargetConfig `yaml:"targets"`
+	// Identity says which OIDC issuers are trusted and how tokens bind to cgroups. In
+	// enforce mode a session without a verified identity is refused.
+	Identity identity.Config `yaml:"identity"`
 	// Cgroups seed explicit modes at start. Modes set at runtime persist in the pinned map
 	// and win over this list only until the next start or reload re-applies it.
 	Cgroups []CgroupConfig `yaml:"cgroups"`

@@ -61,6 +61,7 @@ func (a *Agent) startControl() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.status)
 	mux.HandleFunc("PUT /v1/mode", c.setMode)
+	mux.HandleFunc("POST /v1/enroll", c.enroll)
 	c.srv = &http.Server{Handler: c.authorize(mux), ConnContext: peerContext}
 	go c.srv.Serve(ln)
 	a.control = c
@@ -143,6 +144,28 @@ func (c *control) setMode(w http.ResponseWriter, r *http.Request) {
 	abs, _ := cgroup.Resolve(req.Cgroup)
 	c.log.Info("cgroup mode changed", "cgroup", cgroup.Name(abs), "mode", req.Mode, "by", p.String())
 	writeJSON(w, http.StatusOK, ModeStatus{Cgroup: cgroup.Name(abs), Mode: req.Mode})
+}
+
+// maxTokenBody bounds an enrollment request: OIDC tokens are a few KB.
+const maxTokenBody = 64 << 10
+
+func (c *control) enroll(w http.ResponseWriter, r *http.Request) {
+	var req EnrollRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	e, err := c.a.identities.Enroll(r.Context(), req.Cgroup, req.Token)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	p, _ := peerFrom(r.Context())
+	c.log.Info("cgroup enrolled", "cgroup", e.Cgroup, "issuer", e.Identity.Issuer, "subject", e.Identity.Subject,
+		"groups", e.Identity.Groups, "expiry", e.Identity.Expiry, "token_id", e.Identity.TokenID, "by", p.String())
+	writeJSON(w, http.StatusOK, enrollmentStatus(e))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -48,8 +48,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.mapEntries, prometheus.GaugeValue, float64(s.Tuples), "by_tuple")
 	}
 	byMode := map[string]int{"enforce": 0, "audit": 0}
-	for _, s := range c.a.sessions.list() {
-		byMode[s.Mode]++
+	for _, s := range c.a.guard.Sessions() {
+		byMode[s.Info.Origin.Mode.String()]++
 	}
 	for mode, n := range byMode {
 		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(n), mode)

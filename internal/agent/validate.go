@@ -19,6 +19,8 @@ const (
 	DefaultControlSocket = "/run/sluice/control.sock"
 	DefaultProxyPort     = 15432
 	DefaultDrainTimeout  = 30 * time.Second
+	// DefaultEnrollmentsFile keeps enrollments across restarts (systemd's StateDirectory).
+	DefaultEnrollmentsFile = "/var/lib/sluice/enrollments.json"
 )
 
 func (c *Config) defaults() {
@@ -37,6 +39,9 @@ func (c *Config) defaults() {
 	}
 	if a.DrainTimeout == 0 {
 		a.DrainTimeout = Duration(DefaultDrainTimeout)
+	}
+	if c.Identity.EnrollmentsFile == "" {
+		c.Identity.EnrollmentsFile = DefaultEnrollmentsFile
 	}
 	if c.Redirect.ProxyPort == 0 {
 		c.Redirect.ProxyPort = DefaultProxyPort
@@ -119,6 +124,9 @@ func (c *Config) validate() error {
 		if cg.Path == "" {
 			bad(c.line("cgroups", i, "path"), fmt.Sprintf("cgroups[%d].path", i), "required")
 		}
+	}
+	if err := c.Identity.Validate(); err != nil {
+		bad(c.line("identity"), "identity", "%v", err)
 	}
 	return errors.Join(errs...)
 }

@@ -41,7 +41,11 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	ag, err := startAgent(ctx, w, db, &undo)
+	idp, token, err := startIssuer(&undo)
+	if err != nil {
+		return err
+	}
+	ag, err := startAgent(ctx, w, db, idp, &undo)
 	if err != nil {
 		return err
 	}
@@ -51,10 +55,15 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	if err := os.Mkdir(job, 0o755); err != nil {
 		return err
 	}
+	en, err := agent.NewClient(w.socket).Enroll(ctx, job, token)
+	if err != nil {
+		return err
+	}
+	say("3. The CI runner's hook enrolls the job's OIDC token: `sluice enroll %s` -> %s (groups %v).", cgroup.Name(job), en.Subject, en.Groups)
 	if _, err := agent.NewClient(w.socket).SetMode(ctx, job, "enforce"); err != nil {
 		return err
 	}
-	say("3. `sluice enforce %s`: connects from that cgroup now go through sluice.", cgroup.Name(job))
+	say("   `sluice enforce %s`: connects from that cgroup now go through sluice.", cgroup.Name(job))
 
 	say("4. The \"AI agent\" in %s runs an unmodified psql against %s:", cgroup.Name(job), dbAddr)
 	res, err := runJob(job, dbAddr)

@@ -14,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/internal/agent"
 	"github.com/sluicehq/sluice/internal/cgroup"
+	"github.com/sluicehq/sluice/internal/oidclocal"
 	"github.com/sluicehq/sluice/internal/pglocal"
 )
 
@@ -115,7 +117,7 @@ func (a *agentProc) status(ctx context.Context) *agent.Status {
 	return st
 }
 
-func startAgent(ctx context.Context, w *workspace, db *pglocal.Server, undo *cleanups) (*agentProc, error) {
+func startAgent(ctx context.Context, w *workspace, db *pglocal.Server, idp *oidclocal.Issuer, undo *cleanups) (*agentProc, error) {
 	pw := filepath.Join(w.dir, "app.password")
 	if err := os.WriteFile(pw, []byte(agentPassword), 0o600); err != nil {
 		return nil, err
@@ -141,7 +143,16 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
-`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, db.Port, pw)), 0o600)
+identity:
+  enrollments_file: %s/enrollments.json
+  issuers:
+    - issuer: %s
+      ca_file: %s
+      audiences: [%s]
+      bindings:
+        - claims: {repository: ["octo-org/app"]}
+          groups: [ci]
+`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, db.Port, pw, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -212,4 +223,20 @@ func (c cleanups) run() error {
 		errs = append(errs, c[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// startIssuer plays the CI platform's OIDC provider and mints the job's id token.
+func startIssuer(undo *cleanups) (*oidclocal.Issuer, string, error) {
+	idp, err := oidclocal.Start()
+	if err != nil {
+		return nil, "", err
+	}
+	undo.add(idp.Close)
+	if err := idp.AddKey("ci", jose.ES256, true); err != nil {
+		return nil, "", err
+	}
+	claims := idp.Claims("repo:octo-org/app:ref:refs/heads/main", time.Now())
+	claims["repository"] = "octo-org/app"
+	tok, err := idp.Sign("ci", claims)
+	return idp, tok, err
 }

@@ -50,6 +50,9 @@ func (s *testSession) ClientMessage(msg pgproto3.FrontendMessage) error {
 	case *pgproto3.Parse:
 		text = m.Query
 	}
+	if strings.Contains(text, "endsession") {
+		return Fatal(&Error{Code: CodeInvalidAuthorization, Message: "the grant expired"})
+	}
 	if strings.Contains(text, "forbidden") {
 		return &Error{Code: CodeInsufficientPrivilege, Message: "denied by rule no-forbidden", Hint: "ask for approval"}
 	}
@@ -152,6 +155,23 @@ func expectDenied(t *testing.T, err error) {
 // ran but are rolled back with the pipeline's implicit transaction, the rest of the
 // segment (including an Execute of a statement prepared earlier) is skipped, and the
 // ReadyForQuery of the Sync follows, exactly as for a server-side error.
+// A Fatal refusal ends the session with a FATAL error instead of refusing one statement.
+func TestInspectorFatalEndsSession(t *testing.T) {
+	insp := &testInspector{interest: allInterest}
+	p := startProxy(t, sharedPostgres(t), withInspector(insp))
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		conn := p.connect(t)
+		_, err := conn.Exec(t.Context(), "select 'endsession'", mode)
+		pgErr, ok := errors.AsType[*pgconn.PgError](err)
+		if !ok || pgErr.Code != CodeInvalidAuthorization || pgErr.Severity != "FATAL" {
+			t.Fatalf("%v: got %v, want FATAL 28000", mode, err)
+		}
+		if err := conn.Ping(t.Context()); err == nil {
+			t.Fatalf("%v: the session survived a Fatal refusal", mode)
+		}
+	}
+}
+
 func TestInspectorDenyPipeline(t *testing.T) {
 	p := startProxy(t, sharedPostgres(t), withInspector(&testInspector{interest: allInterest}))
 	if err := p.pg.Exec(t.Context(), "drop table if exists pipe; create table pipe(i int);"); err != nil {

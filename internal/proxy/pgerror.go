@@ -58,3 +58,14 @@ func (e *Error) response(severity string) *pgproto3.ErrorResponse {
 		Hint:                e.Hint,
 	}
 }
+
+// Fatal wraps e so that, returned by an Inspector's ClientMessage, it ends the session
+// instead of refusing one statement: the client receives e as a FATAL ErrorResponse and
+// the connection closes. For refusals that no retry can cure within the session, such as
+// an identity grant that expired.
+func Fatal(e *Error) error { return &fatalError{e: e} }
+
+type fatalError struct{ e *Error }
+
+func (f *fatalError) Error() string { return f.e.Error() }
+func (f *fatalError) Unwrap() error { return f.e }

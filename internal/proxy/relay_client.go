@@ -113,6 +113,11 @@ func (s *session) inspectClient(typ byte, n int) error {
 		return err
 	}
 	if err := s.insp.ClientMessage(msg); err != nil {
+		if f, ok := errors.AsType[*fatalError](err); ok {
+			s.log.Info("session ended by the inspector", "code", f.e.Code, "message", f.e.Message)
+			s.abort(f.e, err)
+			return err
+		}
 		return s.deny(typ, asError(err, CodeInsufficientPrivilege))
 	}
 	if err := s.up.write(typ, body); err != nil {

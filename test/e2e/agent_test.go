@@ -39,9 +39,7 @@ func modeOf(st agent.Status, cg string) string {
 func TestEnforceAndOffThroughTheCLI(t *testing.T) {
 	w := newWorld(t)
 	w.startAgent()
-	cg := testenv.Cgroup(t, w.root)
-
-	w.mustSluice("enforce", cg, "--mode", "enforce")
+	cg := w.enforced("job-1")
 	if got := modeOf(w.status(), cg); got != "enforce" {
 		t.Errorf("status: mode %s, want enforce", got)
 	}
@@ -64,8 +62,7 @@ func TestEnforceAndOffThroughTheCLI(t *testing.T) {
 func TestControlSocketRefusesWorkloads(t *testing.T) {
 	w := newWorld(t)
 	w.startAgent()
-	cg := testenv.Cgroup(t, w.root)
-	w.mustSluice("enforce", cg, "--mode", "enforce")
+	cg := w.enforced("job-1")
 
 	nobody := exec.Command(sluiceBin, "--socket", w.socket, "enforce", cg, "--mode", "off")
 	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -99,8 +96,7 @@ func TestConfigErrorsAtStartAndReload(t *testing.T) {
 
 	w.writeConfig(good)
 	w.startAgent()
-	cg := testenv.Cgroup(t, w.root)
-	w.mustSluice("enforce", cg)
+	cg := w.enforced("job-1")
 	w.writeConfig(strings.Replace(good, "proxy_port:", "proxy_prot:", 1))
 	defer w.writeConfig(good) // the cleanup's --uninstall reads it
 	w.agent.cmd.Process.Signal(syscall.SIGHUP)
@@ -119,8 +115,7 @@ func TestConfigErrorsAtStartAndReload(t *testing.T) {
 func TestAgentKilledFailsClosedAndRecovers(t *testing.T) {
 	w := newWorld(t)
 	w.startAgent()
-	cg := testenv.Cgroup(t, w.root)
-	w.mustSluice("enforce", cg)
+	cg := w.enforced("job-1")
 	if out, err := w.pgbench(cg, "-i", "-s", "1"); err != nil {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
@@ -170,8 +165,7 @@ func TestAgentKilledFailsClosedAndRecovers(t *testing.T) {
 func TestMetricsMoveUnderLoad(t *testing.T) {
 	w := newWorld(t)
 	w.startAgent()
-	cg := testenv.Cgroup(t, w.root)
-	w.mustSluice("enforce", cg)
+	cg := w.enforced("job-1")
 	before := w.metric(`sluice_connects_total{outcome="redirected"}`)
 	for range 5 {
 		if _, err := w.psql(cg, "select 1"); err != nil {

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/sluicehq/sluice/internal/oidclocal"
 	"github.com/sluicehq/sluice/internal/pglocal"
 	"github.com/sluicehq/sluice/internal/testenv"
 )
@@ -27,7 +30,7 @@ const (
 
 // world is one agent in front of one database, with an attach root of its own.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	db      *pglocal.Server
 	dbAddr  string // where workloads believe the database is: 127.0.0.2:PORT
 	root    string // the agent's attach root (a test cgroup)
@@ -36,6 +39,7 @@ type world struct {
 	socket  string
 	metrics string
 	agent   *agentProc
+	issuer  *oidclocal.Issuer
 }
 
 type agentProc struct {
@@ -44,7 +48,7 @@ type agentProc struct {
 	done chan error
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	testenv.RequireRoot(t)
 	w := &world{t: t, dir: t.TempDir(), root: testenv.Cgroup(t, "")}
@@ -68,6 +72,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.WriteFile(pwFile, []byte(agentPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	w.issuer = startIssuer(t)
 	w.socket = filepath.Join(w.dir, "control.sock")
 	w.metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	w.config = filepath.Join(w.dir, "sluice.yaml")
@@ -88,7 +93,17 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
-`, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile))
+identity:
+  enrollments_file: %s/enrollments.json
+  issuers:
+    - issuer: %s
+      ca_file: %s
+      audiences: [%s]
+      bindings:
+        - claims: {repository_id: ["42"]}
+          groups: [ci]
+`, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile,
+		w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
 	t.Cleanup(func() {
 		w.stopAgent(syscall.SIGTERM)
 		out, err := exec.Command(sluiceBin, "agent", "--uninstall", "--config", w.config).CombinedOutput()
@@ -174,7 +189,54 @@ func (w *world) psql(cg string, sql string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-func freePort(t *testing.T) int {
+// startIssuer runs an in-process OIDC provider with one ES256 key, "k1".
+func startIssuer(t testing.TB) *oidclocal.Issuer {
+	t.Helper()
+	is, err := oidclocal.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { is.Close() })
+	if err := is.AddKey("k1", jose.ES256, true); err != nil {
+		t.Fatal(err)
+	}
+	return is
+}
+
+// token mints a CI job token for sub (repository 42) that expires after ttl.
+func (w *world) token(sub string, ttl time.Duration) string {
+	w.t.Helper()
+	now := time.Now()
+	claims := w.issuer.Claims(sub, now)
+	claims["repository_id"] = "42"
+	claims["exp"] = now.Add(ttl).Unix()
+	tok, err := w.issuer.Sign("k1", claims)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return tok
+}
+
+// enroll binds a fresh token for sub to cgroup cg through the CLI, as a CI runner hook does.
+func (w *world) enroll(cg, sub string, ttl time.Duration) {
+	w.t.Helper()
+	cmd := exec.Command(sluiceBin, "--socket", w.socket, "enroll", cg, "--token", "-")
+	cmd.Stdin = strings.NewReader(w.token(sub, ttl))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		w.t.Fatalf("sluice enroll: %v\n%s", err, out)
+	}
+}
+
+// enforced makes a cgroup below the attach root, enrolled as sub and enforced.
+func (w *world) enforced(sub string) string {
+	w.t.Helper()
+	cg := testenv.Cgroup(w.t, w.root)
+	w.enroll(cg, sub, 10*time.Minute)
+	w.mustSluice("enforce", cg)
+	return cg
+}
+
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
