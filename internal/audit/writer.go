@@ -1,0 +1,330 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// formatVersion is Segment.Version: the version of the record schema and chain rules.
+const formatVersion = 1
+
+// chainState is the writer's position in the chain. The writer keeps two: cur includes the
+// lines buffered for the next write, done only what is in the file, so a failed write is
+// undone by truncating the file to done.size and resetting cur to done.
+type chainState struct {
+	seq  uint64
+	hash [sha256.Size]byte
+	// size is the byte size of the current segment, segRecords its number of records.
+	size       int64
+	segRecords int
+	// sealed is set once the segment's rotation checkpoint is written: nothing but the
+	// next segment's header may follow it.
+	sealed bool
+	// lastSig is the signature of the last checkpoint, which the next one signs over.
+	lastSig string
+	// runCount and runStart describe the unsigned run: the records since the last
+	// checkpoint (checkpoints themselves excluded) and the time of its first record.
+	runCount int
+	runStart time.Time
+	// checkpoints and segments count what was written since Open, for Stats.
+	checkpoints, segments uint64
+}
+
+// writer owns the segment files. All its methods run with Log.mu held.
+type writer struct {
+	opts  Options
+	keyID string
+	dir   *os.File // the locked log directory, fsynced after creating a segment
+	// seg is the segment being appended to; nil when the next record must start a new
+	// segment (fresh log, or a rotation whose new segment could not be created yet).
+	seg      *os.File
+	segPath  string
+	segIndex uint64 // index of seg, or of the last segment while seg is nil
+	cur      chainState
+	done     chainState
+	buf      bytes.Buffer
+	enc      *json.Encoder
+	// torn: a failed write could not be cut back, so the file must be truncated before
+	// anything else is written to it.
+	torn     bool
+	stats    *counters
+	synced   *atomic.Uint64 // Log.synced, raised by the writer's own fsyncs
+	log      *slog.Logger
+	hostname string
+}
+
+func newWriter(opts Options, dir *os.File, stats *counters, synced *atomic.Uint64) *writer {
+	w := &writer{
+		opts:   opts,
+		keyID:  KeyID(opts.Key.Public().(ed25519.PublicKey)),
+		dir:    dir,
+		stats:  stats,
+		synced: synced,
+		log:    opts.Logger,
+	}
+	w.enc = json.NewEncoder(&w.buf)
+	// Statement text is full of <, > and &: keep it readable in the file.
+	w.enc.SetEscapeHTML(false)
+	w.hostname, _ = os.Hostname()
+	return w
+}
+
+// start resumes the chain from the directory and writes the log_open record, synced.
+func (w *writer) start() error {
+	open, err := w.resume()
+	if err != nil {
+		return err
+	}
+	open.Host, open.PID = w.hostname, os.Getpid()
+	open.Sync, open.Checkpoints = w.opts.Sync, w.opts.policy()
+	if err := w.append(&Record{Type: TypeLogOpen, LogOpen: open}, time.Now().UTC()); err != nil {
+		return err
+	}
+	return w.flush(true)
+}
+
+// release closes the directory (dropping the lock) and the segment after a failed Open.
+func (w *writer) release() {
+	if w.seg != nil {
+		w.seg.Close()
+	}
+	w.dir.Close()
+}
+
+// append writes rec, preceded by whatever rotation and checkpoint the chain needs, with
+// one write(2). On error nothing of it is in the file.
+func (w *writer) append(rec *Record, now time.Time) error {
+	if err := w.ensureSegment(now, true); err != nil {
+		return err
+	}
+	if w.checkpointDue(now) {
+		reason := ReasonInterval
+		if w.cur.runCount >= w.opts.CheckpointEvery {
+			reason = ReasonCount
+		}
+		w.addCheckpoint(reason, now)
+	}
+	if err := w.add(rec, now); err != nil {
+		w.cur = w.done
+		w.buf.Reset()
+		return err
+	}
+	return w.flush(false)
+}
+
+// checkpoint writes a checkpoint with reason: always for ReasonClose, otherwise only if
+// records are unsigned.
+func (w *writer) checkpoint(reason CheckpointReason, now time.Time, sync bool) error {
+	if reason != ReasonClose && w.cur.runCount == 0 {
+		return nil
+	}
+	if err := w.ensureSegment(now, false); err != nil {
+		return err
+	}
+	w.addCheckpoint(reason, now)
+	return w.flush(sync)
+}
+
+// checkpointDue reports whether a checkpoint must precede a record written at now, so that
+// no unsigned run is longer than CheckpointEvery records or spans CheckpointInterval. Verify
+// applies the same rule to the times written in the records, so a missing checkpoint is
+// detected without false alarms.
+func (w *writer) checkpointDue(now time.Time) bool {
+	return w.cur.runCount >= w.opts.CheckpointEvery ||
+		(w.cur.runCount > 0 && now.Sub(w.cur.runStart) >= w.opts.CheckpointInterval)
+}
+
+// ensureSegment makes sure there is a segment to append to: it starts one when there is
+// none and, if mayRotate, rotates a full one (rotation checkpoint, fsync, new segment). A
+// rotation that failed halfway is completed, never started twice.
+func (w *writer) ensureSegment(now time.Time, mayRotate bool) error {
+	if w.seg != nil {
+		if !w.cur.sealed {
+			if !mayRotate || w.cur.size < w.opts.MaxSegmentBytes || w.cur.segRecords <= 1 {
+				return nil
+			}
+			w.addCheckpoint(ReasonRotate, now)
+		}
+		if err := w.flush(true); err != nil {
+			return err
+		}
+		if err := w.seg.Close(); err != nil {
+			w.log.Warn("audit: closing a full segment failed", "file", w.segPath, "err", err)
+		}
+		w.seg = nil
+	}
+	return w.startSegment(now)
+}
+
+// startSegment creates the next segment file and writes its header, synced together with
+// the directory entry. On failure the file is removed and the writer stays without a
+// segment; the next append tries again.
+func (w *writer) startSegment(now time.Time) error {
+	saved := w.done
+	index := w.segIndex + 1
+	path := filepath.Join(w.opts.Dir, segmentName(index))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o640)
+	if err != nil {
+		return &WriteError{Op: "create segment", Path: path, Err: err}
+	}
+	w.seg, w.segPath, w.segIndex = f, path, index
+	w.cur.size, w.cur.segRecords, w.cur.sealed = 0, 0, false
+	w.cur.segments++
+	w.done = w.cur
+	hdr := &Record{Type: TypeSegment, Segment: &Segment{Index: index, Version: formatVersion, Checkpoints: w.opts.policy()}}
+	err = w.add(hdr, now)
+	if err == nil {
+		err = w.flush(true)
+	}
+	if err == nil {
+		if serr := w.dir.Sync(); serr != nil {
+			err = &WriteError{Op: "fsync directory", Path: w.opts.Dir, Err: serr}
+		}
+	}
+	if err != nil {
+		f.Close()
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			w.log.Warn("audit: removing a segment that could not be started", "file", path, "err", rerr)
+		}
+		w.seg, w.segIndex = nil, index-1
+		w.cur, w.done = saved, saved
+		w.buf.Reset()
+		w.torn = false
+		return err
+	}
+	w.stats.segments.Store(w.done.segments)
+	return nil
+}
+
+// add assigns rec its place in the chain and encodes it into the buffer.
+func (w *writer) add(rec *Record, now time.Time) error {
+	rec.Seq, rec.Prev, rec.Time = w.cur.seq+1, hexHash(w.cur.hash), now
+	start := w.buf.Len()
+	if err := w.enc.Encode(rec); err != nil {
+		w.buf.Truncate(start)
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	line := w.buf.Bytes()[start : w.buf.Len()-1] // Encode ends every value with '\n'
+	w.cur.seq, w.cur.hash = rec.Seq, lineHash(line)
+	w.cur.size += int64(len(line) + 1)
+	w.cur.segRecords++
+	switch rec.Type {
+	case TypeCheckpoint:
+		w.cur.runCount = 0
+		w.cur.lastSig = rec.Checkpoint.Sig
+		w.cur.sealed = rec.Checkpoint.Reason == ReasonRotate
+		w.cur.checkpoints++
+	case TypeLogOpen:
+		// A new writer starts a new run: the time the agent was down must not count
+		// against the interval rule (Verify resets at log_open too).
+		w.cur.runCount, w.cur.runStart = 1, now
+	default:
+		if w.cur.runCount == 0 {
+			w.cur.runStart = now
+		}
+		w.cur.runCount++
+	}
+	return nil
+}
+
+// addCheckpoint signs the chain up to the last buffered record.
+func (w *writer) addCheckpoint(reason CheckpointReason, now time.Time) {
+	cp := &Checkpoint{
+		Reason:   reason,
+		Segment:  w.segIndex,
+		LastSeq:  w.cur.seq,
+		LastHash: hexHash(w.cur.hash),
+		PrevSig:  w.cur.lastSig,
+		KeyID:    w.keyID,
+	}
+	sign(w.opts.Key, w.cur.seq+1, now, cp)
+	// Encoding a checkpoint cannot fail: it has only strings and integers.
+	_ = w.add(&Record{Type: TypeCheckpoint, Checkpoint: cp}, now)
+}
+
+// flush writes the buffered lines with one write(2) and, if sync, fsyncs the segment. A
+// failed write is undone: the file is truncated back to the last complete line and the
+// chain state reset, so no partial line is ever followed by more. (On a full tmpfs a write
+// is genuinely partial: the kernel fills the file's last page, then fails with ENOSPC.)
+func (w *writer) flush(sync bool) error {
+	if w.buf.Len() > 0 {
+		if err := w.repair(); err != nil {
+			w.cur = w.done
+			w.buf.Reset()
+			return err
+		}
+		if _, err := w.seg.Write(w.buf.Bytes()); err != nil {
+			if terr := w.seg.Truncate(w.done.size); terr != nil {
+				w.torn = true
+				w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
+			}
+			w.cur = w.done
+			w.buf.Reset()
+			return &WriteError{Op: "write", Path: w.segPath, Err: err}
+		}
+		w.stats.writes.Add(1)
+		w.stats.bytes.Add(uint64(w.buf.Len()))
+		w.buf.Reset()
+		w.done = w.cur
+		w.stats.checkpoints.Store(w.done.checkpoints)
+	}
+	if !sync {
+		return nil
+	}
+	if err := w.seg.Sync(); err != nil {
+		return &WriteError{Op: "fsync", Path: w.segPath, Err: err}
+	}
+	w.stats.syncs.Add(1)
+	storeMax(w.synced, w.done.seq)
+	return nil
+}
+
+// repair truncates away the remains of a write that failed and could not be cut back.
+func (w *writer) repair() error {
+	if !w.torn {
+		return nil
+	}
+	if err := w.seg.Truncate(w.done.size); err != nil {
+		return &WriteError{Op: "truncate", Path: w.segPath, Err: err}
+	}
+	w.torn = false
+	return nil
+}
+
+// dupSegment returns a duplicate descriptor of the current segment for an fsync outside
+// Log.mu, with the segment's path and the last sequence number written to it.
+func (w *writer) dupSegment() (fd int, path string, seq uint64, err error) {
+	if w.seg == nil {
+		// Between segments every record is synced (the rotation synced the old one):
+		// only a failed rotation fsync leads here, and the next append retries it.
+		return -1, w.segPath, 0, &WriteError{Op: "fsync", Path: w.segPath, Err: errors.New("segment rotation incomplete")}
+	}
+	fd, err = unix.Dup(int(w.seg.Fd()))
+	if err != nil {
+		return -1, w.segPath, 0, &WriteError{Op: "fsync", Path: w.segPath, Err: err}
+	}
+	return fd, w.segPath, w.done.seq, nil
+}
+
+// close writes the closing checkpoint, syncs, and releases the directory lock.
+func (w *writer) close() error {
+	err := w.checkpoint(ReasonClose, time.Now().UTC(), true)
+	if w.seg != nil {
+		err = errors.Join(err, w.seg.Close())
+	}
+	if serr := w.dir.Sync(); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return errors.Join(err, w.dir.Close())
+}
