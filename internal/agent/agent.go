@@ -17,10 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/guard"
 	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/redirect"
 	"github.com/sluicehq/sluice/internal/version"
@@ -36,7 +40,10 @@ type Agent struct {
 	redirect   *redirect.Redirect
 	proxy      *proxy.Server
 	identities *identity.Resolver
+	policy     *policy.Engine
+	audit      *audit.Log
 	guard      *guard.Guard
+	statements *prometheus.CounterVec
 	// stopBackground ends the agent's background loops (enrollment pruning).
 	stopBackground context.CancelFunc
 	listeners      []net.Listener
@@ -120,7 +127,27 @@ func (a *Agent) start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBackground = cancel
 	go a.identities.Run(bg, 30*time.Second)
-	if a.guard, err = guard.New(guard.Options{Identities: a.identities, Logger: a.log}); err != nil {
+	rules, err := loadRules(cfg)
+	if err != nil {
+		return err
+	}
+	if a.policy, err = policy.New(policy.Options{Rules: rules, Logger: a.log}); err != nil {
+		return err
+	}
+	if a.audit, err = openAudit(cfg, a); err != nil {
+		return err
+	}
+	a.statements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_statements_total", Help: "Statements decided, by decision.",
+	}, []string{"decision"})
+	a.guard, err = guard.New(guard.Options{
+		Identities: a.identities,
+		Policy:     a.policy,
+		Audit:      a.audit,
+		Logger:     a.log,
+		Counter:    func(d string) { a.statements.WithLabelValues(d).Inc() },
+	})
+	if err != nil {
 		return err
 	}
 	if a.proxy, err = proxy.NewServer(a.proxyConfig(cfg)); err != nil {
@@ -224,10 +251,16 @@ func (a *Agent) reload() {
 		a.log.Error("reload refused, keeping the running configuration: pin_dir, cgroup_root, proxy_port and control_socket change only with a restart")
 		return
 	}
+	rules, err := loadRules(cfg)
+	if err != nil {
+		a.log.Error("reload refused, keeping the running configuration", "err", err)
+		return
+	}
 	if err := a.proxy.SetTargets(a.proxyConfig(cfg).Targets); err != nil {
 		a.log.Error("reload refused, keeping the running configuration", "err", err)
 		return
 	}
+	a.policy.SetRules(rules)
 	if err := a.redirect.Reconfigure(redirectOptions(cfg)); err != nil {
 		a.log.Error("reload: redirect settings not applied", "err", err)
 	}
@@ -269,6 +302,12 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	if a.redirect != nil {
 		errs = append(errs, a.redirect.Close())
+	}
+	if a.audit != nil {
+		errs = append(errs, a.audit.Close()) // the closing checkpoint
+	}
+	if a.policy != nil {
+		a.policy.Close()
 	}
 	if a.stopBackground != nil {
 		a.stopBackground()

@@ -30,6 +30,10 @@ type Config struct {
 	// Identity says which OIDC issuers are trusted and how tokens bind to cgroups. In
 	// enforce mode a session without a verified identity is refused.
 	Identity identity.Config `yaml:"identity"`
+	// Policy is the guardrail rule set every statement is decided by.
+	Policy PolicyConfig `yaml:"policy"`
+	// Audit is the write-ahead, tamper-evident statement log.
+	Audit AuditConfig `yaml:"audit"`
 	// Cgroups seed explicit modes at start. Modes set at runtime persist in the pinned map
 	// and win over this list only until the next start or reload re-applies it.
 	Cgroups []CgroupConfig `yaml:"cgroups"`
@@ -103,6 +107,30 @@ type TargetConfig struct {
 	// AllowedUsers and AllowedDatabases restrict the names clients may ask for.
 	AllowedUsers     []string `yaml:"allowed_users"`
 	AllowedDatabases []string `yaml:"allowed_databases"`
+}
+
+// PolicyConfig names the rules.
+type PolicyConfig struct {
+	// RulesFile is a YAML rule file (docs/policy.md); empty uses the built-in default pack.
+	// SIGHUP reloads it.
+	RulesFile string `yaml:"rules_file"`
+}
+
+// AuditConfig places and tunes the audit log.
+type AuditConfig struct {
+	// Dir holds the log segments.
+	Dir string `yaml:"dir"`
+	// KeyFile is the ed25519 key that signs checkpoints (`sluice audit keygen`).
+	KeyFile string `yaml:"key_file"`
+	// Sync is the fsync policy: always, batched (default) or none.
+	Sync string `yaml:"sync"`
+	// SyncWindow bounds how long batched leaves records unsynced (default 5ms).
+	SyncWindow Duration `yaml:"sync_window"`
+	// CheckpointEvery and CheckpointInterval bound the unsigned tail of the log.
+	CheckpointEvery    int      `yaml:"checkpoint_every"`
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// MaxSegmentBytes rotates segments (default 64 MiB).
+	MaxSegmentBytes int64 `yaml:"max_segment_bytes"`
 }
 
 // CgroupConfig seeds one cgroup's mode.

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/proxy"
 )
 
@@ -21,6 +22,8 @@ const (
 	DefaultDrainTimeout  = 30 * time.Second
 	// DefaultEnrollmentsFile keeps enrollments across restarts (systemd's StateDirectory).
 	DefaultEnrollmentsFile = "/var/lib/sluice/enrollments.json"
+	DefaultAuditDir        = "/var/lib/sluice/audit"
+	DefaultAuditKeyFile    = "/etc/sluice/audit.key"
 )
 
 func (c *Config) defaults() {
@@ -42,6 +45,15 @@ func (c *Config) defaults() {
 	}
 	if c.Identity.EnrollmentsFile == "" {
 		c.Identity.EnrollmentsFile = DefaultEnrollmentsFile
+	}
+	if c.Audit.Dir == "" {
+		c.Audit.Dir = DefaultAuditDir
+	}
+	if c.Audit.KeyFile == "" {
+		c.Audit.KeyFile = DefaultAuditKeyFile
+	}
+	if c.Audit.Sync == "" {
+		c.Audit.Sync = string(audit.SyncBatched)
 	}
 	if c.Redirect.ProxyPort == 0 {
 		c.Redirect.ProxyPort = DefaultProxyPort
@@ -124,6 +136,9 @@ func (c *Config) validate() error {
 		if cg.Path == "" {
 			bad(c.line("cgroups", i, "path"), fmt.Sprintf("cgroups[%d].path", i), "required")
 		}
+	}
+	if _, err := audit.ParseSyncPolicy(c.Audit.Sync); err != nil {
+		bad(c.line("audit", "sync"), "audit.sync", "%v", err)
 	}
 	if err := c.Identity.Validate(); err != nil {
 		bad(c.line("identity"), "identity", "%v", err)

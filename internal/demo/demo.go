@@ -87,6 +87,20 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	direct, _ := runJob(job, dbAddr)
 	say("6. `sluice enforce %s --mode off`: the same psql goes direct and has no credentials:", cgroup.Name(job))
 	say("     | %s", firstLine(direct))
+	dir := filepath.Join(w.dir, "audit")
+	show, err := sluice("audit", "tail", "-n", "12", dir)
+	if err != nil {
+		return fmt.Errorf("sluice audit tail: %v\n%s", err, show)
+	}
+	say("7. Every statement was recorded before it ran, with who sent it (`sluice audit tail`):")
+	for _, line := range strings.Split(strings.TrimSpace(show), "\n") {
+		say("     | %s", line)
+	}
+	verify, err := sluice("audit", "verify", dir, "--pubkey", filepath.Join(w.dir, "audit.pub"))
+	if err != nil {
+		return fmt.Errorf("sluice audit verify: %v\n%s", err, verify)
+	}
+	say("   `sluice audit verify`: %s", firstLine(verify))
 	say("Done: removing the database, the agent, its pins and the cgroups.")
 	return nil
 }

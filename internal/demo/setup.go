@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/internal/agent"
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/oidclocal"
 	"github.com/sluicehq/sluice/internal/pglocal"
@@ -39,10 +40,13 @@ INSERT INTO customers VALUES
   (3, 'Grace Hopper', 'grace@example.com', '457-55-5462', '3400 0000 0000 009');
 `
 
-// script is what the "AI agent" runs, unmodified psql, no password.
+// script is what the "AI agent" runs, unmodified psql, no password. The DROP is the kind
+// of statement an agent should never get through.
 const script = `\pset footer off
 select current_user as logged_in_as;
 select id, name, email from customers order by id;
+drop table customers;
+select count(*) as customers_still_there from customers;
 `
 
 func startDatabase(ctx context.Context) (*pglocal.Server, error) {
@@ -126,6 +130,9 @@ func startAgent(ctx context.Context, w *workspace, db *pglocal.Server, idp *oidc
 	if err != nil {
 		return nil, err
 	}
+	if err := audit.WriteKeyPair(filepath.Join(w.dir, "audit.key"), filepath.Join(w.dir, "audit.pub")); err != nil {
+		return nil, err
+	}
 	cfg := filepath.Join(w.dir, "sluice.yaml")
 	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`agent:
   pin_dir: %s/sluice
@@ -143,6 +150,9 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
+audit:
+  dir: %s/audit
+  key_file: %s/audit.key
 identity:
   enrollments_file: %s/enrollments.json
   issuers:
@@ -152,7 +162,7 @@ identity:
       bindings:
         - claims: {repository: ["octo-org/app"]}
           groups: [ci]
-`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, db.Port, pw, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
+`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, db.Port, pw, w.dir, w.dir, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +201,7 @@ identity:
 
 func runJob(cg, dbAddr string) (string, error) {
 	host, port, _ := net.SplitHostPort(dbAddr)
-	cmd := exec.Command("psql", "-X", "-w", "-h", host, "-p", port, "-U", "ci", "-d", "app", "-v", "ON_ERROR_STOP=1")
+	cmd := exec.Command("psql", "-X", "-w", "-h", host, "-p", port, "-U", "ci", "-d", "app")
 	cmd.Stdin = strings.NewReader(script)
 	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=5", "PGSSLMODE=prefer")
 	var b bytes.Buffer
@@ -239,4 +249,14 @@ func startIssuer(undo *cleanups) (*oidclocal.Issuer, string, error) {
 	claims["repository"] = "octo-org/app"
 	tok, err := idp.Sign("ci", claims)
 	return idp, tok, err
+}
+
+// sluice runs this binary's CLI (the audit subcommands), as an operator would.
+func sluice(args ...string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(self, args...).CombinedOutput()
+	return string(out), err
 }

@@ -1,18 +1,22 @@
 // Package guard is the proxy's inspector: for every redirected session it establishes who
 // the workload is (identity), and for every statement it checks the grant is still valid,
-// decides (policy), records (audit) and masks results. It holds no protocol code: the proxy
-// shows it decoded messages through the proxy.Inspector seam.
+// decides (policy) and records the attempt before it runs (audit). It holds no protocol
+// code: the proxy shows it decoded messages through the proxy.Inspector seam.
 package guard
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
 )
 
@@ -23,53 +27,90 @@ type Identities interface {
 	// Continue re-checks the grant before a statement: the same holder, not expired
 	// (a refreshed token extends it).
 	Continue(ctx context.Context, o origin.Origin, cur identity.Identity) (identity.Identity, error)
+	// Workload names the cgroup and what runs in it, for the audit record.
+	Workload(o origin.Origin) (string, identity.Workload, error)
 }
 
-// Options are the guard's collaborators.
+// Decider is what the guard needs of the policy engine.
+type Decider interface {
+	DecideInSession(ctx context.Context, id policy.Identity, s policy.Session, sql string) policy.Decision
+	DecideStartup(id policy.Identity, params map[string]string) policy.Decision
+}
+
+// Recorder is what the guard needs of the audit log.
+type Recorder interface {
+	Append(ev audit.Event) error
+}
+
+// Options are the guard's collaborators; all are required.
 type Options struct {
 	Identities Identities
+	Policy     Decider
+	Audit      Recorder
 	Logger     *slog.Logger
+	// Counter is told every statement decision, for metrics; nil ignores them.
+	Counter func(decision string)
 }
 
 // Guard implements proxy.Inspector and keeps the table of live sessions for status.
 type Guard struct {
 	opts Options
+	// epoch makes session ids unique across agent restarts: the proxy's ids restart at 1.
+	epoch string
 
 	mu   sync.Mutex
 	live map[uint64]*session
 }
 
-// New returns a guard; Identities is required.
+// New returns a guard.
 func New(opts Options) (*Guard, error) {
-	if opts.Identities == nil {
-		return nil, errors.New("guard: an identity resolver is required")
+	if opts.Identities == nil || opts.Policy == nil || opts.Audit == nil {
+		return nil, errors.New("guard: identities, policy and audit are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Guard{opts: opts, live: map[uint64]*session{}}, nil
+	if opts.Counter == nil {
+		opts.Counter = func(string) {}
+	}
+	return &Guard{opts: opts, epoch: fmt.Sprintf("%x", time.Now().Unix()), live: map[uint64]*session{}}, nil
 }
 
-// OpenSession establishes the session's identity. In enforce mode a cgroup without a
-// verified identity is refused (FATAL 28000, with the message saying how to enroll it); in
-// audit mode it is let through, flagged unverified.
+// OpenSession establishes the session's identity, checks its startup parameters and
+// records its start. In enforce mode a cgroup without a verified identity is refused (FATAL
+// 28000, with the message saying how to enroll it); in audit mode it is let through,
+// flagged unverified. A session whose start cannot be audited is refused.
 func (g *Guard) OpenSession(ctx context.Context, info *proxy.SessionInfo) (proxy.SessionInspector, error) {
-	s := &session{g: g, info: info}
+	s := newSession(g, info)
 	id, err := g.opts.Identities.Identity(ctx, info.Origin)
 	switch {
 	case err == nil:
 		s.setIdentity(id)
-	case info.Origin.Mode == origin.ModeEnforce:
-		g.opts.Logger.Warn("session refused: no verified identity", "session", info.ID, "pid", info.Origin.PID, "err", err)
+	case s.enforce:
+		g.opts.Logger.Warn("session refused: no verified identity", "session", s.id, "pid", info.Origin.PID, "err", err)
 		return nil, &proxy.Error{Code: proxy.CodeInvalidAuthorization, Message: err.Error()}
 	default:
 		s.unverified = err.Error()
-		g.opts.Logger.Warn("audit-mode session without a verified identity", "session", info.ID, "pid", info.Origin.PID, "err", err)
+		g.opts.Logger.Warn("audit-mode session without a verified identity", "session", s.id, "pid", info.Origin.PID, "err", err)
+	}
+	if err := g.opts.Audit.Append(s.startRecord()); err != nil {
+		g.opts.Logger.Error("session refused: audit log unavailable", "session", s.id, "err", err)
+		return nil, auditUnavailable(err)
+	}
+	if d := g.opts.Policy.DecideStartup(s.policyID(), startupParams(info)); d.Action == policy.Deny && s.enforce {
+		s.endRecord("startup parameters denied by rule " + d.Rule)
+		return nil, &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
 	}
 	g.mu.Lock()
 	g.live[info.ID] = s
 	g.mu.Unlock()
 	return s, nil
+}
+
+// startupParams are the settings the client asked for at startup (options, client_encoding,
+// ...), which the policy judges like SET: they can change how statements parse.
+func startupParams(info *proxy.SessionInfo) map[string]string {
+	return info.Parameters
 }
 
 func (g *Guard) closed(id uint64) {
@@ -88,4 +129,23 @@ func (g *Guard) Sessions() []Session {
 	g.mu.Unlock()
 	sort.Slice(out, func(a, b int) bool { return out[a].Info.ID < out[b].Info.ID })
 	return out
+}
+
+// auditUnavailable is what a client gets when its statement cannot be recorded: the
+// statement is refused rather than run unaudited (SQLSTATE 58030, io_error).
+func auditUnavailable(err error) *proxy.Error {
+	return &proxy.Error{
+		Code:    "58030",
+		Message: "sluice: the statement was not run because the audit log cannot be written",
+		Detail:  err.Error(),
+	}
+}
+
+// denialMessage is what the client sees: the rule's name and message, never its internals.
+func denialMessage(d policy.Decision) string {
+	msg := "sluice: denied by rule " + d.Rule
+	if d.Message != "" {
+		msg += ": " + d.Message
+	}
+	return msg
 }

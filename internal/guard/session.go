@@ -2,11 +2,16 @@ package guard
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
 )
 
@@ -18,58 +23,246 @@ type Session struct {
 	Unverified string
 }
 
-// session inspects one proxied session.
+// session inspects one proxied session. ClientMessage and ServerMessage run on different
+// goroutines; the fields they share are behind mu.
 type session struct {
-	g    *Guard
-	info *proxy.SessionInfo
+	g       *Guard
+	info    *proxy.SessionInfo
+	id      string // the audit log's session id
+	enforce bool   // enforce mode: denials are enforced; audit mode only records them
 
 	mu         sync.Mutex
-	id         identity.Identity
+	ident      identity.Identity
+	pid        policy.Identity
 	verified   bool
 	unverified string
+	seq        uint64
+	state      policy.Session
+	prepared   map[string]prepared // extended protocol: statement name -> decision
+	portals    map[string]portal   // portal name -> what it executes
+	outcomes   outcomes
+	endOnce    sync.Once
+}
+
+// prepared is a statement the client prepared (Parse), with the decision taken on it.
+type prepared struct {
+	text     string
+	decision policy.Decision
+}
+
+// portal is a bound statement (Bind), ready to Execute.
+type portal struct {
+	stmt   string
+	params []audit.Parameter
+}
+
+func newSession(g *Guard, info *proxy.SessionInfo) *session {
+	return &session{
+		g:        g,
+		info:     info,
+		id:       fmt.Sprintf("%s-%d", g.epoch, info.ID),
+		enforce:  info.Origin.Mode == origin.ModeEnforce,
+		prepared: map[string]prepared{},
+		portals:  map[string]portal{},
+		outcomes: outcomes{log: g.opts.Audit},
+	}
 }
 
 func (s *session) setIdentity(id identity.Identity) {
 	s.mu.Lock()
-	s.id, s.verified = id, true
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.verified || !sameGroups(s.ident.Groups, id.Groups) || s.ident.Subject != id.Subject {
+		s.pid = policy.NewIdentity(id.Issuer, id.Subject, id.Groups)
+	}
+	s.ident, s.verified = id, true
+}
+
+func sameGroups(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) policyID() policy.Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid
 }
 
 func (s *session) snapshot() Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Session{Info: *s.info, Identity: s.id, Unverified: s.unverified}
+	return Session{Info: *s.info, Identity: s.ident, Unverified: s.unverified}
 }
 
-var statements = proxy.Messages("QP")
+// The messages the guard decides on (client) and completes outcomes from (server).
+var (
+	clientInterest = proxy.Messages("QPBEC")
+	serverInterest = proxy.Messages("CEIsZ")
+)
 
-// Interest asks for the messages that start statements.
+// Interest asks for the messages that carry statements and their results' ends.
 func (s *session) Interest() proxy.Interest {
-	return proxy.Interest{Client: statements}
+	return proxy.Interest{Client: clientInterest, Server: serverInterest}
 }
 
-// ClientMessage re-checks the identity grant before each statement: an expired grant, or a
-// different holder after re-enrollment, ends the session (FATAL 28000).
-func (s *session) ClientMessage(pgproto3.FrontendMessage) error {
+// ClientMessage re-checks the identity grant, then decides and records statements: a
+// simple Query when it arrives, an extended-protocol statement at Parse (decision) and at
+// each Execute (record), so every execution the database logs has its record, written
+// before the message is forwarded.
+func (s *session) ClientMessage(msg pgproto3.FrontendMessage) error {
+	if err := s.continueGrant(); err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *pgproto3.Query:
+		return s.simple(m.String)
+	case *pgproto3.Parse:
+		return s.parse(m.Name, m.Query)
+	case *pgproto3.Bind:
+		return s.bind(m)
+	case *pgproto3.Execute:
+		return s.execute(m.Portal)
+	case *pgproto3.Close:
+		s.mu.Lock()
+		if m.ObjectType == 'S' {
+			delete(s.prepared, m.Name)
+		} else {
+			delete(s.portals, m.Name)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// continueGrant ends the session when its identity grant has ended (expired, or the
+// cgroup now holds another identity).
+func (s *session) continueGrant() error {
 	s.mu.Lock()
-	verified, cur := s.verified, s.id
+	verified, cur := s.verified, s.ident
 	s.mu.Unlock()
 	if !verified {
 		return nil
 	}
 	id, err := s.g.opts.Identities.Continue(context.Background(), s.info.Origin, cur)
 	if err != nil {
-		s.g.opts.Logger.Info("session ended: identity grant no longer valid", "session", s.info.ID, "subject", cur.Subject, "err", err)
+		s.g.opts.Logger.Info("session ended: identity grant no longer valid", "session", s.id, "subject", cur.Subject, "err", err)
+		s.endRecord(err.Error())
 		return proxy.Fatal(&proxy.Error{Code: proxy.CodeInvalidAuthorization, Message: err.Error()})
 	}
 	s.setIdentity(id)
 	return nil
 }
 
-// ServerMessage passes results through unchanged.
-func (s *session) ServerMessage(pgproto3.BackendMessage) (pgproto3.BackendMessage, error) {
+func (s *session) simple(text string) error {
+	d := s.decide(text)
+	return s.record(text, audit.ProtocolSimple, nil, d, true)
+}
+
+// parse decides on a statement when it is prepared; a denied Parse is refused (and the
+// proxy discards the rest of the pipeline segment), so it can never be executed.
+func (s *session) parse(name, text string) error {
+	d := s.decide(text)
+	if s.enforced(d) {
+		return s.record(text, audit.ProtocolExtended, nil, d, false)
+	}
+	s.mu.Lock()
+	s.prepared[name] = prepared{text: text, decision: d}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *session) bind(m *pgproto3.Bind) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.prepared[m.PreparedStatement]; !ok {
+		return unknownStatement(m.PreparedStatement)
+	}
+	s.portals[m.DestinationPortal] = portal{stmt: m.PreparedStatement, params: parameters(m)}
+	return nil
+}
+
+// execute records the execution of a bound statement before it runs. A portal this
+// session did not bind through the guard (a cursor declared in SQL) has no decision, and
+// is refused rather than run unjudged.
+func (s *session) execute(name string) error {
+	s.mu.Lock()
+	p, ok := s.portals[name]
+	st, known := s.prepared[p.stmt]
+	s.mu.Unlock()
+	if !ok || !known {
+		return unknownStatement(name)
+	}
+	return s.record(st.text, audit.ProtocolExtended, p.params, st.decision, false)
+}
+
+func unknownStatement(name string) *proxy.Error {
+	return &proxy.Error{
+		Code:    proxy.CodeInsufficientPrivilege,
+		Message: fmt.Sprintf("sluice: %q was not prepared and bound through sluice, so it has no decision", name),
+	}
+}
+
+func (s *session) decide(text string) policy.Decision {
+	s.mu.Lock()
+	pid, st := s.pid, s.state
+	s.mu.Unlock()
+	d := s.g.opts.Policy.DecideInSession(context.Background(), pid, st, text)
+	s.g.opts.Counter(string(d.Action))
+	return d
+}
+
+// enforced reports whether d stops the statement in this session: audit mode records
+// decisions but never blocks. Review holds for approval; until an approver exists it
+// refuses, saying so.
+func (s *session) enforced(d policy.Decision) bool {
+	return s.enforce && (d.Action == policy.Deny || d.Action == policy.Review)
+}
+
+// record appends the statement record (write-ahead: before forwarding) and returns the
+// refusal the client gets, if any. An audit log that cannot be written refuses the
+// statement: nothing runs unaudited.
+func (s *session) record(text string, proto audit.Protocol, params []audit.Parameter, d policy.Decision, simple bool) error {
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	s.mu.Unlock()
+	rec := statementRecord(s.id, seq, text, proto, params, d, !s.enforce)
+	if err := s.g.opts.Audit.Append(rec); err != nil {
+		s.g.opts.Logger.Error("statement refused: audit log unavailable", "session", s.id, "err", err)
+		s.outcomes.push(pending{seq: seq, simple: simple, refused: true})
+		return auditUnavailable(err)
+	}
+	if s.enforced(d) {
+		s.outcomes.push(pending{seq: seq, simple: simple, refused: true})
+		return &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
+	}
+	s.outcomes.push(pending{seq: seq, simple: simple, start: time.Now(), classification: d.Classification})
+	return nil
+}
+
+// ServerMessage completes outcomes; results pass unchanged.
+func (s *session) ServerMessage(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, error) {
+	if done := s.outcomes.server(msg, s.id); done != nil {
+		s.mu.Lock()
+		s.state.Observe(done)
+		s.mu.Unlock()
+	}
 	return nil, nil
 }
 
-// Close removes the session from the live table.
-func (s *session) Close(error) { s.g.closed(s.info.ID) }
+// Close records the session's end and removes it from the live table.
+func (s *session) Close(err error) {
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	s.endRecord(reason)
+	s.g.closed(s.info.ID)
+}

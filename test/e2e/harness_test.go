@@ -28,6 +28,18 @@ const (
 	workloadPassword = "workload-secret"
 )
 
+// testPolicy is the shipped default pack, with pgbench's own set-up allowed for CI jobs.
+const testPolicy = `default: allow
+rules:
+  - name: pgbench-setup
+    match:
+      groups: [ci]
+      objects: ["pgbench_*"]
+      commands: ["DROP TABLE", "TRUNCATE TABLE"]
+    action: allow
+  - pack: default
+`
+
 // world is one agent in front of one database, with an attach root of its own.
 type world struct {
 	t       testing.TB
@@ -73,6 +85,13 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	w.issuer = startIssuer(t)
+	if err := os.WriteFile(filepath.Join(w.dir, "policy.yaml"), []byte(testPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sluiceBin, "audit", "keygen", "--key", filepath.Join(w.dir, "audit.key"),
+		"--pubkey", filepath.Join(w.dir, "audit.pub")).CombinedOutput(); err != nil {
+		t.Fatalf("sluice audit keygen: %v\n%s", err, out)
+	}
 	w.socket = filepath.Join(w.dir, "control.sock")
 	w.metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	w.config = filepath.Join(w.dir, "sluice.yaml")
@@ -93,6 +112,11 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
+policy:
+  rules_file: %s/policy.yaml
+audit:
+  dir: %s/audit
+  key_file: %s/audit.key
 identity:
   enrollments_file: %s/enrollments.json
   issuers:
@@ -103,7 +127,7 @@ identity:
         - claims: {repository_id: ["42"]}
           groups: [ci]
 `, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile,
-		w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
+		w.dir, w.dir, w.dir, w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
 	t.Cleanup(func() {
 		w.stopAgent(syscall.SIGTERM)
 		out, err := exec.Command(sluiceBin, "agent", "--uninstall", "--config", w.config).CombinedOutput()

@@ -1,0 +1,135 @@
+package guard
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/policy/classify"
+)
+
+// pending is a recorded statement whose result has not been seen yet.
+type pending struct {
+	seq    uint64
+	simple bool // a simple Query: complete at ReadyForQuery, summing its statements
+	// refused statements were answered by sluice (denied, or not auditable): the server
+	// answers the stand-in statement the proxy sent, and no outcome is recorded.
+	refused        bool
+	start          time.Time
+	classification *classify.Classification
+
+	tag      string
+	rows     int64
+	sqlstate string
+	err      string
+}
+
+// outcomes matches the server's answers to recorded statements, in order: the protocol
+// answers every request in the order it was sent. A simple Query ends at ReadyForQuery; an
+// extended Execute at its CommandComplete, EmptyQueryResponse, PortalSuspended or
+// ErrorResponse; after an error the server skips the rest of the pipeline up to Sync, so
+// what is still pending at ReadyForQuery was not executed.
+type outcomes struct {
+	log Recorder
+
+	mu      sync.Mutex
+	queue   []pending
+	aborted bool // an extended statement failed: the rest up to ReadyForQuery is skipped
+}
+
+func (o *outcomes) push(p pending) {
+	o.mu.Lock()
+	o.queue = append(o.queue, p)
+	o.mu.Unlock()
+}
+
+// server consumes one server message; it returns the classification of a statement that
+// completed successfully (the session's policy state observes it), else nil.
+func (o *outcomes) server(msg pgproto3.BackendMessage, session string) *classify.Classification {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		return nil
+	}
+	head := &o.queue[0]
+	switch m := msg.(type) {
+	case *pgproto3.CommandComplete:
+		rows := tagRows(string(m.CommandTag))
+		if head.simple {
+			head.tag, head.rows = string(m.CommandTag), head.rows+rows
+			return nil
+		}
+		head.tag, head.rows = string(m.CommandTag), rows
+		return o.complete(session)
+	case *pgproto3.EmptyQueryResponse, *pgproto3.PortalSuspended:
+		if head.simple {
+			return nil
+		}
+		return o.complete(session)
+	case *pgproto3.ErrorResponse:
+		head.sqlstate, head.err = m.Code, m.Message
+		if head.simple {
+			return nil
+		}
+		o.aborted = true
+		o.complete(session)
+		return nil
+	case *pgproto3.ReadyForQuery:
+		var done *classify.Classification
+		if head.simple {
+			done = o.complete(session)
+		}
+		for len(o.queue) > 0 && !o.queue[0].simple && o.aborted {
+			p := &o.queue[0]
+			if p.sqlstate == "" {
+				p.err = "not executed: an earlier statement of the pipeline failed"
+			}
+			o.complete(session)
+		}
+		o.aborted = false
+		return done
+	}
+	return nil
+}
+
+// complete pops the head and records its outcome.
+func (o *outcomes) complete(session string) *classify.Classification {
+	p := o.queue[0]
+	o.queue = o.queue[1:]
+	if p.refused {
+		return nil
+	}
+	rec := &audit.Outcome{
+		Session:  session,
+		Seq:      p.seq,
+		Duration: time.Since(p.start),
+		Tag:      p.tag,
+		Rows:     p.rows,
+		SQLState: p.sqlstate,
+		Error:    p.err,
+	}
+	// Outcomes are not write-ahead: the statement record is. A failure here is the log's
+	// own (the writer reports it); the statement already ran.
+	_ = o.log.Append(rec)
+	if p.sqlstate != "" || p.err != "" {
+		return nil
+	}
+	return p.classification
+}
+
+// tagRows reads the row count at the end of a command tag ("SELECT 3", "INSERT 0 1").
+func tagRows(tag string) int64 {
+	i := strings.LastIndexByte(tag, ' ')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.ParseInt(tag[i+1:], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,158 @@
+package guard
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/policy"
+)
+
+// startRecord describes the session: who (verified identity), where from (cgroup,
+// workload, process) and what it asked for.
+func (s *session) startRecord() *audit.SessionStart {
+	o := s.info.Origin
+	rec := &audit.SessionStart{
+		Session:         s.id,
+		Mode:            o.Mode.String(),
+		Cgroup:          audit.Cgroup{ID: o.CgroupID},
+		Process:         process(o.PID, o.UID),
+		Client:          s.info.Client,
+		Destination:     o.Dest,
+		Target:          s.info.Target,
+		User:            s.info.User,
+		Database:        s.info.Database,
+		ApplicationName: s.info.Parameters["application_name"],
+		TLS:             s.info.TLS,
+	}
+	if path, w, err := s.g.opts.Identities.Workload(o); path != "" {
+		rec.Cgroup.Path = path
+		if err == nil {
+			rec.Workload = audit.Workload{Container: w.ContainerID, Pod: w.PodUID}
+		}
+	}
+	s.mu.Lock()
+	if s.verified {
+		rec.Identity = &audit.Identity{Issuer: s.ident.Issuer, Subject: s.ident.Subject, Groups: s.ident.Groups}
+	}
+	s.mu.Unlock()
+	return rec
+}
+
+// process reads the connecting process's name and executable. The process may be gone (a
+// short-lived client): the kernel's pid and uid stay on record either way.
+func process(pid, uid uint32) audit.Process {
+	p := audit.Process{PID: pid, UID: uid}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
+		p.Name = strings.TrimSpace(string(b))
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
+		p.Exe = exe
+	}
+	return p
+}
+
+// endRecord records the session's end once, whichever path ends it first.
+func (s *session) endRecord(reason string) {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		n := s.seq
+		s.mu.Unlock()
+		_ = s.g.opts.Audit.Append(&audit.SessionEnd{
+			Session:    s.id,
+			Duration:   time.Since(s.info.Started),
+			Statements: n,
+			Error:      reason,
+		})
+	})
+}
+
+func statementRecord(session string, seq uint64, text string, proto audit.Protocol, params []audit.Parameter, d policy.Decision, auditOnly bool) *audit.Statement {
+	rec := &audit.Statement{
+		Session:     session,
+		Seq:         seq,
+		Protocol:    proto,
+		Text:        text,
+		Fingerprint: d.Fingerprint,
+		Parameters:  params,
+		Decision:    decision(d.Action),
+		Rule:        d.Rule,
+		AuditOnly:   auditOnly,
+	}
+	if d.Action == policy.Deny || d.Action == policy.Review {
+		rec.Reason = denialMessage(d)
+	}
+	if c := d.Classification; c != nil {
+		var classes, commands []string
+		for _, st := range c.Statements {
+			classes = append(classes, st.Classes.String())
+			commands = append(commands, st.Command)
+			for _, obj := range st.Objects {
+				rec.Objects = append(rec.Objects, audit.Object{Type: obj.Kind, Name: obj.String()})
+			}
+		}
+		rec.Class, rec.Command = strings.Join(dedupe(classes), ","), strings.Join(dedupe(commands), ";")
+	}
+	return rec
+}
+
+func decision(a policy.Action) audit.Decision {
+	switch a {
+	case policy.Deny:
+		return audit.DecisionDeny
+	case policy.Review:
+		return audit.DecisionReview
+	}
+	return audit.DecisionAllow
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parameters copies a Bind's values for the record (the message aliases the proxy's
+// buffer). Text values are kept as text, binary ones base64. Masking will redact values
+// bound to masked columns here.
+func parameters(m *pgproto3.Bind) []audit.Parameter {
+	out := make([]audit.Parameter, len(m.Parameters))
+	for i, v := range m.Parameters {
+		binary := formatOf(m.ParameterFormatCodes, i) == 1
+		switch {
+		case v == nil:
+			out[i] = audit.Parameter{Null: true}
+		case binary:
+			out[i] = audit.Parameter{Value: base64.StdEncoding.EncodeToString(v), Binary: true}
+		default:
+			out[i] = audit.Parameter{Value: string(v)}
+		}
+	}
+	return out
+}
+
+// formatOf applies the protocol's format-code rules: none means all text, one applies to
+// all, otherwise one per parameter.
+func formatOf(codes []int16, i int) int16 {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
