@@ -64,8 +64,7 @@ func BenchmarkPgbenchSelect(b *testing.B) {
 	seconds := benchSetting(b, "SLUICE_BENCH_SECONDS", 3)
 	w := newWorld(b)
 	w.startAgent()
-	cg := testenv.Cgroup(b, w.root)
-	w.mustSluice("enforce", cg)
+	cg := w.enforced("bench-job")
 	// The tables belong to the agent's login, which created them through sluice; the
 	// workload's own login, used on the direct path, only reads them.
 	testenv.Run(b, cg, w.pgbenchCmd("-i", "-s", "1", "-q"))

@@ -67,7 +67,13 @@ func newWorld(t testing.TB) *world {
 	w.db = testenv.Postgres(t, pglocal.Options{
 		ListenAddresses: "127.0.0.1,127.0.0.2",
 		HostAuth:        "scram-sha-256",
-		Settings:        []pglocal.Setting{{Name: "log_connections", Value: "on"}, {Name: "max_connections", Value: "300"}},
+		Settings: []pglocal.Setting{
+			{Name: "log_connections", Value: "on"},
+			{Name: "max_connections", Value: "300"},
+			// The database's own statement log proves what did (and did not) reach it.
+			{Name: "log_statement", Value: "all"},
+			{Name: "log_line_prefix", Value: "%m [%p] user=%u "},
+		},
 	})
 	ctx := context.Background()
 	for _, sql := range []string{

@@ -17,6 +17,9 @@ import (
 var sluiceBin string
 
 func TestMain(m *testing.M) {
+	if scenario := os.Getenv(clientEnv); scenario != "" {
+		os.Exit(clientMain(scenario))
+	}
 	dir, err := os.MkdirTemp("", "sluice-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
