@@ -19,7 +19,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	socket := root.PersistentFlags().String("socket", agent.DefaultControlSocket, "the agent's control socket")
-	root.AddCommand(versionCmd(), demoCmd(), agentCmd(), statusCmd(socket), enforceCmd(socket), enrollCmd(socket), auditCmd())
+	root.AddCommand(versionCmd(), demoCmd(), agentCmd(), statusCmd(socket), enforceCmd(socket), enrollCmd(socket), approvalsCmd(socket), auditCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)

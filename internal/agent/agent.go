@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/approvals"
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/guard"
@@ -42,6 +43,7 @@ type Agent struct {
 	identities *identity.Resolver
 	policy     *policy.Engine
 	audit      *audit.Log
+	approvals  *approvals.Store
 	guard      *guard.Guard
 	statements *prometheus.CounterVec
 	// stopBackground ends the agent's background loops (enrollment pruning).
@@ -140,10 +142,12 @@ func (a *Agent) start(ctx context.Context) error {
 	a.statements = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_statements_total", Help: "Statements decided, by decision.",
 	}, []string{"decision"})
+	a.approvals = newApprovals(cfg, a.log)
 	a.guard, err = guard.New(guard.Options{
 		Identities: a.identities,
 		Policy:     a.policy,
 		Audit:      a.audit,
+		Approvals:  a.approvals,
 		Logger:     a.log,
 		Counter:    func(d string) { a.statements.WithLabelValues(d).Inc() },
 	})

@@ -80,3 +80,8 @@ type ModeRequest struct {
 type apiError struct {
 	Error string `json:"error"`
 }
+
+// DecisionRequest is POST /v1/approvals/{id}/approve and /deny.
+type DecisionRequest struct {
+	Reason string `json:"reason,omitempty"`
+}

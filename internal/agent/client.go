@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/approvals"
 )
 
 // Client talks to a running agent's control socket; the CLI's subcommands use it.
@@ -48,6 +51,22 @@ func (c *Client) SetMode(ctx context.Context, cgroupPath, mode string) (*ModeSta
 func (c *Client) Enroll(ctx context.Context, cgroupPath, token string) (*EnrollmentStatus, error) {
 	var es EnrollmentStatus
 	return &es, c.do(ctx, http.MethodPost, "/v1/enroll", EnrollRequest{Cgroup: cgroupPath, Token: token}, &es)
+}
+
+// Approvals lists the statements held for approval.
+func (c *Client) Approvals(ctx context.Context) ([]approvals.Request, error) {
+	var out []approvals.Request
+	return out, c.do(ctx, http.MethodGet, "/v1/approvals", nil, &out)
+}
+
+// Decide approves or denies a held statement.
+func (c *Client) Decide(ctx context.Context, id string, approve bool, reason string) (*approvals.Request, error) {
+	action := "deny"
+	if approve {
+		action = "approve"
+	}
+	var r approvals.Request
+	return &r, c.do(ctx, http.MethodPost, "/v1/approvals/"+url.PathEscape(id)+"/"+action, DecisionRequest{Reason: reason}, &r)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

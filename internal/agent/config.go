@@ -34,6 +34,8 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 	// Audit is the write-ahead, tamper-evident statement log.
 	Audit AuditConfig `yaml:"audit"`
+	// Approvals configures how statements held by review rules reach a human.
+	Approvals ApprovalsConfig `yaml:"approvals"`
 	// Cgroups seed explicit modes at start. Modes set at runtime persist in the pinned map
 	// and win over this list only until the next start or reload re-applies it.
 	Cgroups []CgroupConfig `yaml:"cgroups"`
@@ -114,6 +116,14 @@ type PolicyConfig struct {
 	// RulesFile is a YAML rule file (docs/policy.md); empty uses the built-in default pack.
 	// SIGHUP reloads it.
 	RulesFile string `yaml:"rules_file"`
+}
+
+// ApprovalsConfig configures the review flow.
+type ApprovalsConfig struct {
+	// Timeout denies a held statement nobody decided on (default 5m).
+	Timeout Duration `yaml:"timeout"`
+	// WebhookURL receives each request as a JSON POST with a Slack-compatible "text".
+	WebhookURL string `yaml:"webhook_url"`
 }
 
 // AuditConfig places and tunes the audit log.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sluicehq/sluice/internal/approvals"
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/origin"
 )
@@ -62,6 +64,9 @@ func (a *Agent) startControl() error {
 	mux.HandleFunc("GET /v1/status", c.status)
 	mux.HandleFunc("PUT /v1/mode", c.setMode)
 	mux.HandleFunc("POST /v1/enroll", c.enroll)
+	mux.HandleFunc("GET /v1/approvals", c.listApprovals)
+	mux.HandleFunc("POST /v1/approvals/{id}/approve", c.decide(true))
+	mux.HandleFunc("POST /v1/approvals/{id}/deny", c.decide(false))
 	c.srv = &http.Server{Handler: c.authorize(mux), ConnContext: peerContext}
 	go c.srv.Serve(ln)
 	a.control = c
@@ -144,6 +149,45 @@ func (c *control) setMode(w http.ResponseWriter, r *http.Request) {
 	abs, _ := cgroup.Resolve(req.Cgroup)
 	c.log.Info("cgroup mode changed", "cgroup", cgroup.Name(abs), "mode", req.Mode, "by", p.String())
 	writeJSON(w, http.StatusOK, ModeStatus{Cgroup: cgroup.Name(abs), Mode: req.Mode})
+}
+
+func (c *control) listApprovals(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, c.a.approvals.List())
+}
+
+// decide records who approved or denied a held statement, from the caller's kernel
+// credentials, in the audit log before the statement is released or refused.
+func (c *control) decide(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req DecisionRequest
+		if r.ContentLength != 0 {
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+				return
+			}
+		}
+		p, _ := peerFrom(r.Context())
+		id := r.PathValue("id")
+		action := map[bool]string{true: "approve", false: "deny"}[approve]
+		err := c.a.audit.Append(&audit.AgentAction{Actor: p.String(), Action: action,
+			Details: map[string]string{"request": id, "reason": req.Reason}})
+		if err != nil {
+			writeErr(w, http.StatusServiceUnavailable, fmt.Errorf("the decision cannot be audited, so it was not applied: %w", err))
+			return
+		}
+		held, err := c.a.approvals.Decide(id, approvals.Verdict{Approved: approve, Approver: p.String(), Reason: req.Reason})
+		if errors.Is(err, approvals.ErrUnknown) {
+			writeErr(w, http.StatusNotFound, err)
+			return
+		}
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, held)
+	}
 }
 
 // maxTokenBody bounds an enrollment request: OIDC tokens are a few KB.

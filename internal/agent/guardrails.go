@@ -2,8 +2,10 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/approvals"
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/policy"
 )
@@ -38,4 +40,14 @@ func loadRules(cfg *Config) (*policy.RuleSet, error) {
 		return nil, fmt.Errorf("policy.rules_file: %w", err)
 	}
 	return rs, nil
+}
+
+// newApprovals builds the store that holds reviewed statements, notifying the configured
+// webhook of each request.
+func newApprovals(cfg *Config, log *slog.Logger) *approvals.Store {
+	opts := approvals.Options{Timeout: time.Duration(cfg.Approvals.Timeout), Logger: log}
+	if cfg.Approvals.WebhookURL != "" {
+		opts.Notify = approvals.Webhook(cfg.Approvals.WebhookURL, nil, log)
+	}
+	return approvals.New(opts)
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/approvals"
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
@@ -42,11 +43,17 @@ type Recorder interface {
 	Append(ev audit.Event) error
 }
 
+// Approver holds a statement until a human decides (approvals.Store).
+type Approver interface {
+	Hold(ctx context.Context, req approvals.Request, held func(approvals.Request)) (approvals.Request, approvals.Verdict)
+}
+
 // Options are the guard's collaborators; all are required.
 type Options struct {
 	Identities Identities
 	Policy     Decider
 	Audit      Recorder
+	Approvals  Approver
 	Logger     *slog.Logger
 	// Counter is told every statement decision, for metrics; nil ignores them.
 	Counter func(decision string)
@@ -64,8 +71,8 @@ type Guard struct {
 
 // New returns a guard.
 func New(opts Options) (*Guard, error) {
-	if opts.Identities == nil || opts.Policy == nil || opts.Audit == nil {
-		return nil, errors.New("guard: identities, policy and audit are required")
+	if opts.Identities == nil || opts.Policy == nil || opts.Audit == nil || opts.Approvals == nil {
+		return nil, errors.New("guard: identities, policy, audit and approvals are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -42,6 +42,11 @@ type session struct {
 	portals    map[string]portal   // portal name -> what it executes
 	outcomes   outcomes
 	endOnce    sync.Once
+	// refused are the fingerprints an approver (or a timeout) refused in this session:
+	// the refusal is sticky, so a client cannot shop for another approver by retrying.
+	refused map[string]string
+	// withdraw cancels the statement being held for approval (the client's cancel).
+	withdraw context.CancelFunc
 }
 
 // prepared is a statement the client prepared (Parse), with the decision taken on it.
@@ -64,6 +69,7 @@ func newSession(g *Guard, info *proxy.SessionInfo) *session {
 		enforce:  info.Origin.Mode == origin.ModeEnforce,
 		prepared: map[string]prepared{},
 		portals:  map[string]portal{},
+		refused:  map[string]string{},
 		outcomes: outcomes{log: g.opts.Audit},
 	}
 }
@@ -169,7 +175,7 @@ func (s *session) simple(text string) error {
 // proxy discards the rest of the pipeline segment), so it can never be executed.
 func (s *session) parse(name, text string) error {
 	d := s.decide(text)
-	if s.enforced(d) {
+	if s.enforce && d.Action == policy.Deny {
 		return s.record(text, audit.ProtocolExtended, nil, d, false)
 	}
 	s.mu.Lock()
@@ -218,33 +224,51 @@ func (s *session) decide(text string) policy.Decision {
 	return d
 }
 
-// enforced reports whether d stops the statement in this session: audit mode records
-// decisions but never blocks. Review holds for approval; until an approver exists it
-// refuses, saying so.
-func (s *session) enforced(d policy.Decision) bool {
-	return s.enforce && (d.Action == policy.Deny || d.Action == policy.Review)
-}
-
 // record appends the statement record (write-ahead: before forwarding) and returns the
-// refusal the client gets, if any. An audit log that cannot be written refuses the
-// statement: nothing runs unaudited.
+// refusal the client gets, if any. A statement a rule sends to review is held until an
+// approver decides; the record then carries the approval. An audit log that cannot be
+// written refuses the statement: nothing runs unaudited. Audit mode records decisions but
+// never blocks or holds.
 func (s *session) record(text string, proto audit.Protocol, params []audit.Parameter, d policy.Decision, simple bool) error {
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
 	s.mu.Unlock()
 	rec := statementRecord(s.id, seq, text, proto, params, d, !s.enforce)
+	var refusal *proxy.Error
+	switch {
+	case !s.enforce:
+	case d.Action == policy.Deny:
+		refusal = &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
+	case d.Action == policy.Review:
+		if err := s.review(rec, d); err != nil {
+			return err
+		}
+		if rec.Decision != audit.DecisionAllow {
+			refusal = &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: rec.Reason}
+		}
+	}
 	if err := s.g.opts.Audit.Append(rec); err != nil {
 		s.g.opts.Logger.Error("statement refused: audit log unavailable", "session", s.id, "err", err)
 		s.outcomes.push(pending{seq: seq, simple: simple, refused: true})
 		return auditUnavailable(err)
 	}
-	if s.enforced(d) {
+	if refusal != nil {
 		s.outcomes.push(pending{seq: seq, simple: simple, refused: true})
-		return &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
+		return refusal
 	}
 	s.outcomes.push(pending{seq: seq, simple: simple, start: time.Now(), classification: d.Classification})
 	return nil
+}
+
+// Cancel withdraws the statement held for approval, if any: the client's CancelRequest.
+func (s *session) Cancel() {
+	s.mu.Lock()
+	withdraw := s.withdraw
+	s.mu.Unlock()
+	if withdraw != nil {
+		withdraw()
+	}
 }
 
 // ServerMessage completes outcomes; results pass unchanged.

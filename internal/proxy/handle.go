@@ -153,8 +153,9 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 		return nil, upstreamError(t, err)
 	}
 	sess.upstream = up
-	sess.up.dst = bufio.NewWriterSize(up.Conn, pipeBufferSize)
-	sess.down.src = bufio.NewReaderSize(up.Conn, pipeBufferSize)
+	rw := socketIO(up.Conn)
+	sess.up.dst = bufio.NewWriterSize(rw, pipeBufferSize)
+	sess.down.src = bufio.NewReaderSize(rw, pipeBufferSize)
 	s.keys.issue(sess, msg.minor)
 	return sess, nil
 }
@@ -191,6 +192,9 @@ func (s *Server) forwardCancel(req *pgproto3.CancelRequest, org origin.Origin, l
 	if sess.info.Origin.CgroupID != org.CgroupID {
 		log.Warn("cancel request from another cgroup ignored", "session", sess.info.ID)
 		return
+	}
+	if c, ok := sess.insp.(Canceler); ok {
+		c.Cancel()
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, cancelTimeout)
 	defer cancel()

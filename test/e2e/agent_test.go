@@ -210,7 +210,7 @@ func (w *world) pgbench(cg string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

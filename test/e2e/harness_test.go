@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +40,12 @@ rules:
       objects: ["pgbench_*"]
       commands: ["DROP TABLE", "TRUNCATE TABLE"]
     action: allow
+  - name: hold-deletes
+    match:
+      objects: [guarded]
+      commands: [DELETE]
+    action: review
+    message: deleting from guarded needs a human
   - pack: default
 `
 
@@ -52,6 +61,7 @@ type world struct {
 	metrics string
 	agent   *agentProc
 	issuer  *oidclocal.Issuer
+	webhook *webhookRecorder
 }
 
 type agentProc struct {
@@ -98,6 +108,7 @@ func newWorld(t testing.TB) *world {
 		"--pubkey", filepath.Join(w.dir, "audit.pub")).CombinedOutput(); err != nil {
 		t.Fatalf("sluice audit keygen: %v\n%s", err, out)
 	}
+	w.webhook = startWebhook(t)
 	w.socket = filepath.Join(w.dir, "control.sock")
 	w.metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	w.config = filepath.Join(w.dir, "sluice.yaml")
@@ -118,6 +129,9 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
+approvals:
+  timeout: 3s
+  webhook_url: %s
 policy:
   rules_file: %s/policy.yaml
 audit:
@@ -133,7 +147,7 @@ identity:
         - claims: {repository_id: ["42"]}
           groups: [ci]
 `, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile,
-		w.dir, w.dir, w.dir, w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
+		w.webhook.url, w.dir, w.dir, w.dir, w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
 	t.Cleanup(func() {
 		w.stopAgent(syscall.SIGTERM)
 		out, err := exec.Command(sluiceBin, "agent", "--uninstall", "--config", w.config).CombinedOutput()
@@ -274,6 +288,32 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// webhookRecorder is the chat system an approval webhook posts to.
+type webhookRecorder struct {
+	url  string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func startWebhook(t testing.TB) *webhookRecorder {
+	r := &webhookRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.msgs = append(r.msgs, string(b))
+		r.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+func (r *webhookRecorder) received() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs...)
 }
 
 type syncBuffer struct {
