@@ -40,6 +40,8 @@ test: vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 1 ./internal/redirect/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/proxy/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 1 ./internal/policy/ ./internal/policy/sqlparse/
+	$(GO) test -run '^$$' -bench Append -benchtime 4000x -count 1 ./internal/audit/
 
 ## demo: a self-contained demonstration on this machine (root); leaves nothing behind
 demo: build
