@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -55,12 +54,9 @@ func (s *Server) startPostmaster(ctx context.Context, port int, listen string) e
 	if err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
-	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(),
+	cmd := s.postmaster("-D", s.dataDir(),
 		"-p", strconv.Itoa(port), "-k", s.SocketDir, "-c", "listen_addresses="+listen)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// SIGQUIT is an immediate shutdown: unlike SIGKILL, the postmaster still stops its
-	// backends and frees its shared memory when the calling process dies.
-	s.asPostgres(cmd, syscall.SIGQUIT)
 	err = cmd.Start()
 	logf.Close() // the child holds its own copy
 	if err != nil {
@@ -108,7 +104,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// freePort returns a TCP port that was free on all addresses a moment ago.
+// freePort returns a TCP port that was free on all addresses a moment ago. It looks in the
+// caller's network namespace even for a server in another (Options.Netns), where the port is
+// then free all the more likely; a taken one is retried like any other.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {

@@ -27,6 +27,13 @@ type Options struct {
 	// LogStatements logs every statement the server executes (log_statement = all) to the
 	// log, so a test can prove what did, or did not, reach the database.
 	LogStatements bool
+	// Netns, if set, names a network namespace (one `ip netns add` created) to run the server
+	// in, so a test can place the database behind a network path of its choosing (a
+	// "database host" reached from a container through the node). ListenAddresses are then
+	// addresses in that namespace, and Host is reachable only from there or through its
+	// routes. Exec and Query still work from anywhere: they use the unix socket, a file, which
+	// network namespaces do not separate.
+	Netns string
 }
 
 // Setting is one postgresql.conf parameter. Settings are a list, not a map, because their order

@@ -38,6 +38,7 @@ type Server struct {
 
 	bin      string
 	cred     *syscall.Credential
+	netns    string
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	stopOnce sync.Once
@@ -58,6 +59,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HostAuth == "" {
 		opts.HostAuth = "trust"
 	}
+	if err := checkNetns(opts.Netns); err != nil {
+		return nil, err
+	}
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -77,6 +81,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		LogPath:   filepath.Join(dir, "postgres.log"),
 		bin:       bin,
 		cred:      cred,
+		netns:     opts.Netns,
 	}
 	if err := s.initCluster(ctx, opts); err != nil {
 		_ = os.RemoveAll(dir)

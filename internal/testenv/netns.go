@@ -49,7 +49,9 @@ var (
 // Netns creates a network namespace (`ip netns add`) with its loopback up, as a container
 // runtime leaves it, and returns its name: NetnsPrefix, this process's pid, a counter and
 // name, which only says what the namespace is for. Cleanup kills every process still in it
-// and deletes it.
+// and deletes it. The kernel starts a namespace with a copy of the machine's net.ipv4.conf and
+// net.ipv6.conf "all"/"default" settings (forwarding, rp_filter, ...) as they are at that
+// moment, so a test that depends on one sets it (SetSysctl).
 func Netns(t testing.TB, name string) string {
 	t.Helper()
 	if name == "" || strings.ContainsAny(name, "/ \t\n") {
@@ -185,8 +187,10 @@ func Sysctl(ns, key string) (string, error) {
 	return v, err
 }
 
-// SetSysctl writes the sysctl key in the network namespace ns. Only for namespaces a test
-// created: the machine's own settings are changed through holdSysctl, which restores them.
+// SetSysctl writes the sysctl key in the network namespace ns. It is meant for namespaces the
+// test created, which take their settings with them; the machine's own are shared with every
+// test running at the same time and change only through VethOptions.Forward, which restores
+// them.
 func SetSysctl(ns, key, value string) error {
 	return InNetns(ns, func() error { return os.WriteFile(sysctlPath(key), []byte(value), 0) })
 }
@@ -258,10 +262,40 @@ func Veth(t testing.TB, hostNetns, ns string, opts VethOptions) *Link {
 	if err := configure(ns, l.Iface, l.Addr4, l.Prefix4, l.Addr6, l.Prefix6, l.Host4, l.Host6); err != nil {
 		t.Fatalf("configuring %s in %s: %v", l.Iface, ns, err)
 	}
+	for _, end := range [][2]string{{hostNetns, l.HostIface}, {ns, l.Iface}} {
+		if err := waitOperUp(end[0], end[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if opts.Forward {
 		enableForwarding(t, hostNetns, opts.IPv6)
 	}
 	return l
+}
+
+// waitOperUp waits until the interface is operationally up. The kernel attaches a device's
+// queueing discipline only then, in deferred work run at most once a second; until then it
+// drops what is sent (measured: the first SYN through a fresh veth was lost and a connect took
+// 1 s about every other run).
+func waitOperUp(ns, iface string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var state netlink.LinkOperState
+		err := withHandle(ns, func(h *netlink.Handle) error {
+			link, err := h.LinkByName(iface)
+			if err == nil {
+				state = link.Attrs().OperState
+			}
+			return err
+		})
+		if err != nil || state == netlink.OperUp {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s in %q is still %s", iface, ns, state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newLink computes the names and addresses of the pair using subnet idx.
@@ -290,17 +324,20 @@ func newLink(idx int, hostNetns, ns string, ipv6 bool) *Link {
 }
 
 // configure gives the interface in namespace ns its addresses, brings it up and, when gw4/gw6
-// are set, adds default routes. With IPv6, duplicate address detection is off on the
-// interface: it would hold its link-local address back for a second after the link comes up,
-// and until then the host cannot resolve neighbours to forward to (measured: a first forwarded
-// IPv6 connect took 2 s).
+// are set, adds default routes. IPv6 needs two things to be usable at once, both measured:
+// the addresses are added without duplicate address detection (IFA_F_NODAD), since an address
+// is otherwise tentative until deferred kernel work runs, and meanwhile a connect picks ::1 as
+// its source, which the peer drops (a third of first connects failed under CPU load); and
+// detection is off on the interface (accept_dad), since it would hold the link-local address
+// back for a second, during which the host cannot resolve neighbours to forward to (a first
+// forwarded IPv6 connect took 2 s).
 func configure(ns, iface string, a4 netip.Addr, p4 netip.Prefix, a6 netip.Addr, p6 netip.Prefix, gw4, gw6 netip.Addr) error {
 	addrs := []*netlink.Addr{{IPNet: ipNet(a4, p4.Bits())}}
 	if a6.IsValid() {
 		if err := SetSysctl(ns, "net.ipv6.conf."+iface+".accept_dad", "0"); err != nil {
 			return err
 		}
-		addrs = append(addrs, &netlink.Addr{IPNet: ipNet(a6, p6.Bits())})
+		addrs = append(addrs, &netlink.Addr{IPNet: ipNet(a6, p6.Bits()), Flags: unix.IFA_F_NODAD})
 	}
 	return withHandle(ns, func(h *netlink.Handle) error {
 		link, err := h.LinkByName(iface)
@@ -508,10 +545,10 @@ func holdSysctl(key, value string) (string, error) {
 				return err
 			}
 		}
-		if err := os.WriteFile(filepath.Join(stateDir, hold), nil, 0o600); err != nil {
+		if err := SetSysctl("", key, value); err != nil {
 			return err
 		}
-		return SetSysctl("", key, value)
+		return os.WriteFile(filepath.Join(stateDir, hold), nil, 0o600)
 	})
 	return hold, err
 }

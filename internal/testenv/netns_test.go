@@ -227,6 +227,12 @@ func TestVethThroughTestHost(t *testing.T) {
 	expectPeer(t, ctr, listenIn(t, node, lc.Host4), lc.Addr4)
 	expectPeer(t, ctr, listenIn(t, node, lc.Host6), lc.Addr6)
 
+	// A new namespace copies the machine's settings, which other tests may have changed.
+	for _, key := range forwardKeys {
+		if err := SetSysctl(node, key, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db4, db6 := listenIn(t, db, ld.Addr4), listenIn(t, db, ld.Addr6)
 	for _, s := range []*server{db4, db6} {
 		// A host that does not forward drops the packets without an ICMP error.
@@ -249,7 +255,7 @@ func TestVethThroughTestHost(t *testing.T) {
 // added to the machine is gone afterwards and that forwarding is back to its earlier value.
 func TestVethMachineHost(t *testing.T) {
 	RequireRoot(t)
-	before := mustSysctls(t)
+	before := unheldSysctls(t)
 	var links []*Link
 	t.Run("wire", func(t *testing.T) {
 		ctr, db := Netns(t, "ctr"), Netns(t, "db")
@@ -275,15 +281,28 @@ func TestVethMachineHost(t *testing.T) {
 
 var forwardKeys = []string{"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"}
 
-func mustSysctls(t *testing.T) map[string]string {
+// unheldSysctls returns those of the machine's forwarding settings no test process holds
+// right now: the values the release of the last hold must bring back. A held setting shows
+// another process's choice, not the machine's, and is left out.
+func unheldSysctls(t *testing.T) map[string]string {
 	t.Helper()
 	m := map[string]string{}
-	for _, key := range forwardKeys {
-		v, err := Sysctl("", key)
-		if err != nil {
-			t.Fatal(err)
+	err := withStateLock(func() error {
+		for _, key := range forwardKeys {
+			live, err := pruneHolds(key)
+			if err != nil {
+				return err
+			}
+			if len(live) == 0 {
+				if m[key], err = Sysctl("", key); err != nil {
+					return err
+				}
+			}
 		}
-		m[key] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return m
 }
@@ -292,17 +311,10 @@ func mustSysctls(t *testing.T) map[string]string {
 // another test process holds them right now.
 func expectRestored(t *testing.T, before map[string]string) {
 	t.Helper()
+	after := unheldSysctls(t)
 	for key, want := range before {
-		var live []string
-		err := withStateLock(func() (err error) {
-			live, err = pruneHolds(key)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, err := Sysctl("", key); len(live) == 0 && (err != nil || got != want) {
-			t.Errorf("machine's %s = %q, %v after cleanup; want %q back", key, got, err, want)
+		if got, ok := after[key]; ok && got != want {
+			t.Errorf("machine's %s = %q after cleanup; want %q back", key, got, want)
 		}
 	}
 }
@@ -368,7 +380,7 @@ func TestHelperHolder(t *testing.T) {
 func TestStateAcrossProcesses(t *testing.T) {
 	RequireRoot(t)
 	const key = "net.ipv4.ip_forward"
-	before := mustSysctls(t)
+	before := unheldSysctls(t)
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperHolder$", "-test.v")
 	helper.Env = append(os.Environ(), helperEnv+"="+strconv.Itoa((os.Getpid()*31)%subnetCount))
 	stdout, err := helper.StdoutPipe()
