@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/guard"
 	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/nodelocal"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
@@ -38,14 +40,16 @@ type Agent struct {
 	level slog.LevelVar
 	log   *slog.Logger
 
-	redirect   *redirect.Redirect
-	proxy      *proxy.Server
-	identities *identity.Resolver
-	policy     *policy.Engine
-	audit      *audit.Log
-	approvals  *approvals.Store
-	guard      *guard.Guard
-	statements *prometheus.CounterVec
+	redirect *redirect.Redirect
+	// nodeLocal4/6 are the node-local addresses in use (unset when disabled).
+	nodeLocal4, nodeLocal6 netip.Addr
+	proxy                  *proxy.Server
+	identities             *identity.Resolver
+	policy                 *policy.Engine
+	audit                  *audit.Log
+	approvals              *approvals.Store
+	guard                  *guard.Guard
+	statements             *prometheus.CounterVec
 	// stopBackground ends the agent's background loops (enrollment pruning).
 	stopBackground context.CancelFunc
 	listeners      []net.Listener
@@ -102,7 +106,22 @@ func (a *Agent) start(ctx context.Context) error {
 	if mark == 0 {
 		mark = redirect.DefaultListenerMark
 	}
-	for _, host := range []string{"127.0.0.1", "::1"} {
+	hosts := []string{"127.0.0.1", "::1"}
+	ropts := redirectOptions(cfg)
+	if nl := nodeLocalConfig(cfg); nl != nil {
+		ifc, err := nodelocal.Ensure(*nl)
+		if err != nil {
+			return fmt.Errorf("node-local address: %w", err)
+		}
+		ropts.NodeLocal4, ropts.NodeLocal6 = ifc.IPv4, ifc.IPv6
+		a.nodeLocal4, a.nodeLocal6 = ifc.IPv4, ifc.IPv6
+		hosts = append(hosts, ifc.IPv4.String())
+		if ifc.IPv6.IsValid() {
+			hosts = append(hosts, ifc.IPv6.String())
+		}
+		a.log.Info("node-local proxy address ready", "interface", ifc.Name, "kind", ifc.Kind, "ipv4", ifc.IPv4, "ipv6", ifc.IPv6)
+	}
+	for _, host := range hosts {
 		addr := net.JoinHostPort(host, strconv.Itoa(int(cfg.Redirect.ProxyPort)))
 		ln, err := redirect.Listen(ctx, "tcp", addr, mark)
 		if err != nil {
@@ -111,7 +130,7 @@ func (a *Agent) start(ctx context.Context) error {
 		a.listeners = append(a.listeners, ln)
 	}
 	var err error
-	if a.redirect, err = redirect.Open(redirectOptions(cfg)); err != nil {
+	if a.redirect, err = redirect.Open(ropts); err != nil {
 		return err
 	}
 	if err := a.exemptSelf(); err != nil {
@@ -251,8 +270,9 @@ func (a *Agent) reload() {
 	}
 	old := a.cfg.Load()
 	if cfg.Agent.PinDir != old.Agent.PinDir || cfg.Agent.CgroupRoot != old.Agent.CgroupRoot ||
-		cfg.Redirect.ProxyPort != old.Redirect.ProxyPort || cfg.Agent.ControlSocket != old.Agent.ControlSocket {
-		a.log.Error("reload refused, keeping the running configuration: pin_dir, cgroup_root, proxy_port and control_socket change only with a restart")
+		cfg.Redirect.ProxyPort != old.Redirect.ProxyPort || cfg.Agent.ControlSocket != old.Agent.ControlSocket ||
+		!reflect.DeepEqual(cfg.Redirect.NodeLocal, old.Redirect.NodeLocal) {
+		a.log.Error("reload refused, keeping the running configuration: pin_dir, cgroup_root, proxy_port, node_local and control_socket change only with a restart")
 		return
 	}
 	rules, err := loadRules(cfg)
@@ -265,7 +285,11 @@ func (a *Agent) reload() {
 		return
 	}
 	a.policy.SetRules(rules)
-	if err := a.redirect.Reconfigure(redirectOptions(cfg)); err != nil {
+	ropts := redirectOptions(cfg)
+	if nl := nodeLocalConfig(cfg); nl != nil {
+		ropts.NodeLocal4, ropts.NodeLocal6 = a.nodeLocal4, a.nodeLocal6
+	}
+	if err := a.redirect.Reconfigure(ropts); err != nil {
 		a.log.Error("reload: redirect settings not applied", "err", err)
 	}
 	if err := a.applyModes(cfg); err != nil {
@@ -327,6 +351,9 @@ func Uninstall(path string) error {
 		return err
 	}
 	err = redirect.Uninstall(cfg.Agent.PinDir)
+	if nl := nodeLocalConfig(cfg); nl != nil {
+		err = errors.Join(err, nodelocal.Remove(nl.Name))
+	}
 	if rerr := os.Remove(cfg.Agent.ControlSocket); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}

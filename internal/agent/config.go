@@ -76,6 +76,21 @@ type RedirectConfig struct {
 	ProxyPort uint16 `yaml:"proxy_port"`
 	// ListenerMark is the SO_MARK proving a listener is the agent's (0: the default).
 	ListenerMark uint32 `yaml:"listener_mark"`
+	// NodeLocal is the address containers (workloads in their own network namespace)
+	// are redirected to; their 127.0.0.1 is their own. Without it their connects to a
+	// redirected port are refused.
+	NodeLocal NodeLocalConfig `yaml:"node_local"`
+}
+
+// NodeLocalConfig is the node-local proxy address, on an interface the agent creates.
+type NodeLocalConfig struct {
+	// Enabled creates the interface and listens on it (default true).
+	Enabled *bool `yaml:"enabled"`
+	// Interface is the dummy interface's name (default sluice0).
+	Interface string `yaml:"interface"`
+	// IPv4 is a link-local address (default 169.254.20.54), IPv6 an optional ULA.
+	IPv4 string `yaml:"ipv4"`
+	IPv6 string `yaml:"ipv6"`
 }
 
 // ProxyConfig holds the client-facing proxy settings.

@@ -91,6 +91,14 @@ func (c *Config) validate() error {
 			bad(c.line("agent", "metrics_address"), "agent.metrics_address", "%v", err)
 		}
 	}
+	for _, f := range []struct{ key, v string }{{"ipv4", c.Redirect.NodeLocal.IPv4}, {"ipv6", c.Redirect.NodeLocal.IPv6}} {
+		if f.v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f.v); err != nil || (f.key == "ipv4") != a.Is4() {
+			bad(c.line("redirect", "node_local", f.key), "redirect.node_local."+f.key, "%q is not an %s address", f.v, f.key)
+		}
+	}
 	for _, p := range c.Redirect.Ports {
 		if p == c.Redirect.ProxyPort {
 			bad(c.line("redirect", "ports"), "redirect.ports", "port %d is the proxy's own port", p)

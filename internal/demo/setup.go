@@ -142,6 +142,9 @@ func startAgent(ctx context.Context, w *workspace, db *pglocal.Server, idp *oidc
 redirect:
   ports: [%d]
   proxy_port: %d
+  node_local:
+    interface: sluicedemo0
+    ipv4: 169.254.20.55
 targets:
   - name: app
     destinations: ["127.0.0.2:%d"]

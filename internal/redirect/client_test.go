@@ -17,8 +17,9 @@ import (
 // born there, not from the test process.
 const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 
-// clientMain runs `connect ADDRPORT COUNT [tfo]`: COUNT connects, one output line each:
-// "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO".
+// clientMain runs `connect ADDRPORT COUNT [tfo|sport=N]`: COUNT connects, one output line
+// each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". sport=N binds every connect to
+// source port N (reset on close, so the port is free again at once).
 func clientMain(args []string) int {
 	if len(args) < 3 || args[0] != "connect" {
 		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo]")
@@ -34,18 +35,25 @@ func clientMain(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	tfo := len(args) > 3 && args[3] == "tfo"
+	var tfo bool
+	var sport int
+	if len(args) > 3 {
+		tfo = args[3] == "tfo"
+		if v, ok := strings.CutPrefix(args[3], "sport="); ok {
+			sport, _ = strconv.Atoi(v)
+		}
+	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	for range n {
-		fmt.Fprintln(w, connectOnce(dst, tfo))
+		fmt.Fprintln(w, connectOnce(dst, tfo, sport))
 	}
 	return 0
 }
 
 // connectOnce uses raw syscalls so the address family is exactly what the test asks for: a
 // v4-mapped destination goes through an AF_INET6 socket, which only connect6 sees.
-func connectOnce(dst netip.AddrPort, tfo bool) string {
+func connectOnce(dst netip.AddrPort, tfo bool, sport int) string {
 	family := unix.AF_INET6
 	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
 	if dst.Addr().Is4() {
@@ -57,6 +65,17 @@ func connectOnce(dst netip.AddrPort, tfo bool) string {
 		return "err=" + errName(err)
 	}
 	defer unix.Close(fd)
+	if sport != 0 {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		var local unix.Sockaddr = &unix.SockaddrInet4{Port: sport}
+		if family == unix.AF_INET6 {
+			local = &unix.SockaddrInet6{Port: sport}
+		}
+		if err := unix.Bind(fd, local); err != nil {
+			return "err=bind-" + errName(err)
+		}
+	}
 	if tfo {
 		err = unix.Sendto(fd, []byte("x"), unix.MSG_FASTOPEN, sa)
 	} else {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +34,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith lets a test adjust the options before the programs are opened.
+func newFixtureWith(t *testing.T, edit func(*Options)) *fixture {
+	t.Helper()
 	testenv.RequireRoot(t)
 	f := &fixture{t: t, root: testenv.Cgroup(t, "")}
 	f.db = serveDirect(t)
@@ -43,6 +48,9 @@ func newFixture(t *testing.T) *fixture {
 		PinDir:     testenv.BPFFS(t) + "/sluice",
 		ProxyPort:  freePort(t),
 		Ports:      []uint16{f.db},
+	}
+	if edit != nil {
+		edit(&f.opts)
 	}
 	f.open()
 	f.startProxy()
@@ -66,10 +74,15 @@ func (f *fixture) open() {
 	f.r = r
 }
 
-// startProxy listens on 127.0.0.1 and ::1 with the agent's mark, like the agent does.
+// startProxy listens on 127.0.0.1, ::1 and the node-local address (when set) with the
+// agent's mark, like the agent does.
 func (f *fixture) startProxy() {
 	f.t.Helper()
-	for _, addr := range []string{"127.0.0.1", "::1"} {
+	addrs := []string{"127.0.0.1", "::1"}
+	if f.opts.NodeLocal4.IsValid() {
+		addrs = append(addrs, f.opts.NodeLocal4.String())
+	}
+	for _, addr := range addrs {
 		ln, err := Listen(context.Background(), "tcp", net.JoinHostPort(addr, strconv.Itoa(int(f.opts.ProxyPort))), DefaultListenerMark)
 		if err != nil {
 			f.t.Fatal(err)
@@ -124,8 +137,13 @@ func (f *fixture) connect(cg string, dst netip.AddrPort, count int, extra ...str
 }
 
 func clientOutput(cg string, dst netip.AddrPort, count int, extra ...string) ([]string, error) {
+	return clientOutputIn("", cg, dst, count, extra...)
+}
+
+// clientOutputIn runs the client in network namespace ns (a container's) and cgroup cg.
+func clientOutputIn(ns, cg string, dst netip.AddrPort, count int, extra ...string) ([]string, error) {
 	args := append([]string{"connect", dst.String(), strconv.Itoa(count)}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := testenv.NetnsCommand(context.Background(), ns, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), clientEnv+"=1")
 	out, err := testenv.Output(cg, cmd)
 	if err != nil {

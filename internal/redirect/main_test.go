@@ -14,6 +14,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	// Acceptance: after the suite, no test cgroup, pin or link is left on the machine.
+	if left, err := testenv.NetnsLeftovers(); err != nil || len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "network namespaces left after the suite: %v %v\n", left, err)
+		code = 1
+	}
 	if left, err := testenv.FindLeftovers(); err != nil || len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "leftovers after the suite: %v %v\n", left, err)
 		code = 1

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,17 +52,19 @@ rules:
 
 // world is one agent in front of one database, with an attach root of its own.
 type world struct {
-	t       testing.TB
-	db      *pglocal.Server
-	dbAddr  string // where workloads believe the database is: 127.0.0.2:PORT
-	root    string // the agent's attach root (a test cgroup)
-	dir     string
-	config  string
-	socket  string
-	metrics string
-	agent   *agentProc
-	issuer  *oidclocal.Issuer
-	webhook *webhookRecorder
+	t      testing.TB
+	db     *pglocal.Server
+	dbAddr string // where workloads believe the database is (127.0.0.2:PORT by default)
+	// nodeLocal is the node-local proxy address of this world's agent.
+	nodeLocal string
+	root      string // the agent's attach root (a test cgroup)
+	dir       string
+	config    string
+	socket    string
+	metrics   string
+	agent     *agentProc
+	issuer    *oidclocal.Issuer
+	webhook   *webhookRecorder
 }
 
 type agentProc struct {
@@ -70,12 +73,34 @@ type agentProc struct {
 	done chan error
 }
 
+// dbPlace says where a world's database runs and how it is reached.
+type dbPlace struct {
+	netns    string // network namespace of the server; "" = the machine's
+	listen   string // listen_addresses
+	upstream string // the address the agent connects to
+	workload string // the address workloads dial
+}
+
+// onLoopback is the default: the database on the machine's loopback, where workloads
+// believe it is at 127.0.0.2 and the agent reaches it at 127.0.0.1.
+var onLoopback = dbPlace{listen: "127.0.0.1,127.0.0.2", upstream: "127.0.0.1", workload: "127.0.0.2"}
+
 func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldWithDB(t, onLoopback)
+}
+
+// nodeLocalSeq numbers node-local interfaces within this test process (tests of one
+// package run one at a time; the pid keeps test binaries apart).
+var nodeLocalSeq int
+
+func newWorldWithDB(t testing.TB, place dbPlace) *world {
 	t.Helper()
 	testenv.RequireRoot(t)
 	w := &world{t: t, dir: t.TempDir(), root: testenv.Cgroup(t, "")}
 	w.db = testenv.Postgres(t, pglocal.Options{
-		ListenAddresses: "127.0.0.1,127.0.0.2",
+		Netns:           place.netns,
+		ListenAddresses: place.listen,
 		HostAuth:        "scram-sha-256",
 		Settings: []pglocal.Setting{
 			{Name: "log_connections", Value: "on"},
@@ -95,7 +120,9 @@ func newWorld(t testing.TB) *world {
 			t.Fatal(err)
 		}
 	}
-	w.dbAddr = fmt.Sprintf("127.0.0.2:%d", w.db.Port)
+	w.dbAddr = net.JoinHostPort(place.workload, strconv.Itoa(w.db.Port))
+	nodeLocalSeq++
+	w.nodeLocal = fmt.Sprintf("169.254.%d.%d", 100+os.Getpid()%100, nodeLocalSeq%250+1)
 	pwFile := filepath.Join(w.dir, "app.password")
 	if err := os.WriteFile(pwFile, []byte(agentPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -121,10 +148,13 @@ func newWorld(t testing.TB) *world {
 redirect:
   ports: [%d]
   proxy_port: %d
+  node_local:
+    interface: slt%d
+    ipv4: %s
 targets:
   - name: app
     destinations: ["%s"]
-    host: 127.0.0.1
+    host: %s
     port: %d
     user: sluice_app
     password_file: %s
@@ -146,7 +176,8 @@ identity:
       bindings:
         - claims: {repository_id: ["42"]}
           groups: [ci]
-`, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), w.dbAddr, w.db.Port, pwFile,
+`, testenv.BPFFS(t), w.root, w.socket, w.metrics, w.db.Port, freePort(t), os.Getpid()%100000, w.nodeLocal,
+		w.dbAddr, place.upstream, w.db.Port, pwFile,
 		w.webhook.url, w.dir, w.dir, w.dir, w.dir, w.issuer.URL(), w.issuer.CAFile(), oidclocal.Audience))
 	t.Cleanup(func() {
 		w.stopAgent(syscall.SIGTERM)
@@ -226,8 +257,13 @@ func (w *world) mustSluice(args ...string) string {
 // psql runs an unmodified psql in cgroup cg against the address workloads use. It offers
 // the workload's own password, which only a direct connection would need.
 func (w *world) psql(cg string, sql string) (string, error) {
+	return w.psqlIn("", cg, sql)
+}
+
+// psqlIn is psql started in network namespace ns (a container's) and cgroup cg at once.
+func (w *world) psqlIn(ns, cg string, sql string) (string, error) {
 	host, port, _ := net.SplitHostPort(w.dbAddr)
-	cmd := exec.Command("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", "workload", "-d", "app", "-c", sql)
+	cmd := testenv.NetnsCommand(context.Background(), ns, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", "workload", "-d", "app", "-c", sql)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+workloadPassword, "PGCONNECT_TIMEOUT=5", "PGSSLMODE=disable")
 	out, err := testenv.Output(cg, cmd)
 	return strings.TrimSpace(string(out)), err
