@@ -153,9 +153,8 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 		return nil, upstreamError(t, err)
 	}
 	sess.upstream = up
-	rw := socketIO(up.Conn)
-	sess.up.dst = bufio.NewWriterSize(rw, pipeBufferSize)
-	sess.down.src = bufio.NewReaderSize(rw, pipeBufferSize)
+	sess.up.dst = bufio.NewWriterSize(up.Conn, pipeBufferSize)
+	sess.down.src = bufio.NewReaderSize(up.Conn, pipeBufferSize)
 	s.keys.issue(sess, msg.minor)
 	return sess, nil
 }
