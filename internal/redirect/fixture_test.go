@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func newFixtureWith(t *testing.T, edit func(*Options)) *fixture {
 	t.Helper()
 	testenv.RequireRoot(t)
 	f := &fixture{t: t, root: testenv.Cgroup(t, "")}
+	attachRoots.Store(mustID(t, f.root), true)
 	f.db = serveDirect(t)
 	f.opts = Options{
 		CgroupRoot: f.root,
@@ -217,7 +219,13 @@ func mustID(t *testing.T, cg string) uint64 {
 	return id
 }
 
-// sluiceLinks lists the bpf_links on the machine whose program is one of ours.
+// attachRoots are the cgroup ids this test process attached programs to. Other test
+// binaries (e2e runs real agents) attach sluice programs to their own cgroups at the same
+// time; only links on our roots are ours to account for.
+var attachRoots sync.Map
+
+// sluiceLinks lists the bpf_links on the machine that run one of our programs on a cgroup
+// this process attached to.
 func sluiceLinks() ([]string, error) {
 	var found []string
 	var it link.Iterator
@@ -226,6 +234,11 @@ func sluiceLinks() ([]string, error) {
 		info, err := it.Link.Info()
 		if err != nil {
 			return nil, err
+		}
+		if cg := info.Cgroup(); cg == nil {
+			continue
+		} else if _, ours := attachRoots.Load(cg.CgroupId); !ours {
+			continue
 		}
 		p, err := ebpf.NewProgramFromID(info.Program)
 		if errors.Is(err, os.ErrNotExist) {
