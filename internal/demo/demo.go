@@ -81,18 +81,22 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 		}
 	}
 
+	if err := containerJob(ctx, say, w, token, db.Port, &undo); err != nil {
+		return err
+	}
+
 	if _, err := agent.NewClient(w.socket).SetMode(ctx, job, "off"); err != nil {
 		return err
 	}
 	direct, _ := runJob(job, dbAddr)
-	say("6. `sluice enforce %s --mode off`: the same psql goes direct and has no credentials:", cgroup.Name(job))
+	say("7. `sluice enforce %s --mode off`: the same psql goes direct and has no credentials:", cgroup.Name(job))
 	say("     | %s", firstLine(direct))
 	dir := filepath.Join(w.dir, "audit")
 	show, err := sluice("audit", "tail", "-n", "12", dir)
 	if err != nil {
 		return fmt.Errorf("sluice audit tail: %v\n%s", err, show)
 	}
-	say("7. Every statement was recorded before it ran, with who sent it (`sluice audit tail`):")
+	say("8. Every statement was recorded before it ran, with who sent it (`sluice audit tail`):")
 	for _, line := range strings.Split(strings.TrimSpace(show), "\n") {
 		say("     | %s", line)
 	}
@@ -124,4 +128,33 @@ func connectionLog(db *pglocal.Server) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// containerJob shows a job in its own network namespace, where 127.0.0.1 is its own: its
+// connect goes to the node-local address instead, and still reaches the database only
+// through sluice.
+func containerJob(ctx context.Context, say func(string, ...any), w *workspace, token string, port int, undo *cleanups) error {
+	c, err := newContainer(undo)
+	if err != nil {
+		return err
+	}
+	cg := filepath.Join(w.root, "container-job")
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		return err
+	}
+	client := agent.NewClient(w.socket)
+	if _, err := client.Enroll(ctx, cg, token); err != nil {
+		return err
+	}
+	if _, err := client.SetMode(ctx, cg, "enforce"); err != nil {
+		return err
+	}
+	dbAddr := fmt.Sprintf("%s:%d", containerHost, port)
+	out, err := c.psql(cg, dbAddr, "select current_user || ' from ' || host(inet_client_addr())")
+	if err != nil {
+		return fmt.Errorf("the container job failed: %w\n%s", err, out)
+	}
+	say("6. A \"container\" (cgroup %s, its own network namespace %s, address %s) dials %s:", cgroup.Name(cg), c.netns, containerAddr, dbAddr)
+	say("     | %s   <- redirected to the node-local address; the database sees the agent, not the container", out)
+	return nil
 }

@@ -147,7 +147,7 @@ redirect:
     ipv4: 169.254.20.55
 targets:
   - name: app
-    destinations: ["127.0.0.2:%d"]
+    destinations: ["127.0.0.2:%d", "%s:%d"]
     host: 127.0.0.1
     port: %d
     user: sluice_app
@@ -165,7 +165,7 @@ identity:
       bindings:
         - claims: {repository: ["octo-org/app"]}
           groups: [ci]
-`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, db.Port, pw, w.dir, w.dir, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
+`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, containerHost, db.Port, db.Port, pw, w.dir, w.dir, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
 	if err != nil {
 		return nil, err
 	}
