@@ -27,6 +27,10 @@ type SessionStatus struct {
 	User        string `json:"user"`
 	Database    string `json:"database"`
 	Started     string `json:"started"`
+	// Container and Pod are what the cgroup path says runs there (docker, containerd,
+	// CRI-O, kubepods layouts), when it says.
+	Container string `json:"container,omitempty"`
+	Pod       string `json:"pod,omitempty"`
 	// Subject and Groups are the verified identity; Unverified says why there is none
 	// (audit mode only: enforce mode refuses such sessions).
 	Issuer     string   `json:"issuer,omitempty"`

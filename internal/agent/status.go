@@ -43,7 +43,11 @@ func (a *Agent) status() (*Status, error) {
 		st.Modes = append(st.Modes, ModeStatus{Cgroup: name, ID: m.ID, Mode: m.Mode.String()})
 	}
 	for _, gs := range a.guard.Sessions() {
-		st.Sessions = append(st.Sessions, sessionStatus(gs))
+		ss := sessionStatus(gs)
+		if _, w, err := a.identities.Workload(gs.Info.Origin); err == nil {
+			ss.Container, ss.Pod = w.ContainerID, w.PodUID
+		}
+		st.Sessions = append(st.Sessions, ss)
 	}
 	for _, e := range a.identities.Enrollments() {
 		st.Enrollments = append(st.Enrollments, enrollmentStatus(e))

@@ -77,3 +77,17 @@ func TestContainersAttributedUnderConcurrentLoad(t *testing.T) {
 		}
 	}
 }
+
+// Issue 9: IPv6 connects from a container are refused when no IPv6 node-local address is
+// configured: they can neither reach the proxy nor be let through.
+func TestContainerIPv6WithoutNodeAddressRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	f := newFixture(t) // no NodeLocal6
+	ns := testenv.Netns(t, "ct6")
+	link := testenv.Veth(t, "", ns, testenv.VethOptions{IPv6: true})
+	cg := f.child("", origin.ModeEnforce)
+	out, err := clientOutputIn(ns, cg, netip.AddrPortFrom(link.Host6, f.db), 1)
+	if err != nil || len(out) != 1 || out[0] != "err=EPERM" {
+		t.Errorf("IPv6 connect from a container without an IPv6 node address: %v %v, want refused", out, err)
+	}
+}
