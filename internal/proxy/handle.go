@@ -145,7 +145,13 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 			sess.interest.Client[i] &= inspectable[i]
 		}
 	}
-	up, err := dialUpstream(ctx, t, database, runtime)
+	lg, err := sess.chooseLogin(ctx, t)
+	if err != nil {
+		sess.insp.Close(err) // only a LoginChooser, so an inspector, can refuse a login
+		return nil, err
+	}
+	sess.log = sess.log.With("upstream_user", lg.user)
+	up, err := dialUpstream(ctx, t, lg, database, runtime)
 	if err != nil {
 		if sess.insp != nil {
 			sess.insp.Close(err)

@@ -18,21 +18,14 @@ type upstream struct {
 	*pgconn.HijackedConn
 }
 
-// dialUpstream opens and authenticates a connection to t's server for database, with the
-// client's startup parameters as session defaults, and takes it over from pgconn.
-func dialUpstream(ctx context.Context, t *Target, database string, params map[string]string) (*upstream, error) {
-	cfg, err := pgconn.ParseConfig(connString(t))
+// dialUpstream opens a connection to t's server for database, authenticates it with lg,
+// passes the client's startup parameters as session defaults, and takes it over from pgconn.
+func dialUpstream(ctx context.Context, t *Target, lg login, database string, params map[string]string) (*upstream, error) {
+	cfg, err := t.ConnConfig(ctx, lg.user, lg.password, database)
 	if err != nil {
 		return nil, err
 	}
-	if t.Password != nil {
-		if cfg.Password, err = t.Password.Password(ctx); err != nil {
-			return nil, err
-		}
-	}
-	cfg.Database = database
 	cfg.RuntimeParams = params
-	cfg.Fallbacks = nil
 	pg, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -49,11 +42,12 @@ func dialUpstream(ctx context.Context, t *Target, database string, params map[st
 	return &upstream{pg: pg, HijackedConn: hc}, nil
 }
 
-// connString spells out every setting that decides where the connection goes and how it
-// is secured, so that neither the agent's PG* environment variables nor the files under
-// its ~/.postgresql can change them. The password and the client-chosen values are set on
-// the parsed Config instead, which needs no quoting and keeps secrets out of strings.
-func connString(t *Target) string {
+// connString spells out, for a login as user, every setting that decides where the
+// connection goes and how it is secured, so that neither the agent's PG* environment
+// variables nor the files under its ~/.postgresql can change them. The password and the
+// client-chosen values are set on the parsed Config instead, which needs no quoting and
+// keeps secrets out of strings.
+func connString(t *Target, user string) string {
 	rootCert := ""
 	if t.TLS == TLSVerifyFull {
 		rootCert = t.CAFile
@@ -64,7 +58,7 @@ func connString(t *Target) string {
 	settings := []struct{ key, value string }{
 		{"host", t.Host},
 		{"port", strconv.Itoa(int(t.Port))},
-		{"user", t.User},
+		{"user", user},
 		{"sslmode", string(t.TLS)},
 		{"sslrootcert", rootCert},
 		{"sslcert", ""},
