@@ -50,14 +50,20 @@ func printStatus(out io.Writer, st *agent.Status) error {
 	for _, e := range st.Enrollments {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Cgroup, e.Subject, strings.Join(e.Groups, ","), e.Issuer, e.Expiry)
 	}
-	fmt.Fprintln(w, "\nSESSION\tCGROUP\tPID\tMODE\tSUBJECT\tGROUPS\tDESTINATION\tTARGET\tDATABASE\tSTARTED")
+	fmt.Fprintln(w, "\nSESSION\tCGROUP\tPID\tMODE\tSUBJECT\tGROUPS\tDESTINATION\tTARGET\tDATABASE\tRUNS AS\tSTARTED")
 	for _, s := range st.Sessions {
 		subject := s.Subject
 		if s.Unverified != "" {
 			subject = "(unverified)"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Cgroup, s.PID, s.Mode, subject,
-			strings.Join(s.Groups, ","), s.Destination, s.Target, s.Database, s.Started)
+		runsAs := s.DatabaseUser
+		if runsAs == "" {
+			runsAs = "(target's user)"
+		} else if s.DatabaseRole != "" && s.DatabaseRole != s.DatabaseUser {
+			runsAs += " as " + s.DatabaseRole
+		}
+		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Cgroup, s.PID, s.Mode, subject,
+			strings.Join(s.Groups, ","), s.Destination, s.Target, s.Database, runsAs, s.Started)
 	}
 	return w.Flush()
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/redirect"
+	"github.com/sluicehq/sluice/internal/roles"
 	"github.com/sluicehq/sluice/internal/version"
 )
 
@@ -48,8 +49,10 @@ type Agent struct {
 	policy                 *policy.Engine
 	audit                  *audit.Log
 	approvals              *approvals.Store
-	guard                  *guard.Guard
-	statements             *prometheus.CounterVec
+	// logins are the per-target identity-to-login mappers, swapped on reload.
+	logins     atomic.Pointer[map[string]*roles.Mapper]
+	guard      *guard.Guard
+	statements *prometheus.CounterVec
 	// stopBackground ends the agent's background loops (enrollment pruning).
 	stopBackground context.CancelFunc
 	listeners      []net.Listener
@@ -167,13 +170,29 @@ func (a *Agent) start(ctx context.Context) error {
 		Policy:     a.policy,
 		Audit:      a.audit,
 		Approvals:  a.approvals,
-		Logger:     a.log,
-		Counter:    func(d string) { a.statements.WithLabelValues(d).Inc() },
+		Logins: func(target string) *roles.Mapper {
+			if m := a.logins.Load(); m != nil {
+				return (*m)[target]
+			}
+			return nil
+		},
+		Logger:  a.log,
+		Counter: func(d string) { a.statements.WithLabelValues(d).Inc() },
 	})
 	if err != nil {
 		return err
 	}
-	if a.proxy, err = proxy.NewServer(a.proxyConfig(cfg)); err != nil {
+	ts, err := targets(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	mappers, err := a.loginMappers(ctx, cfg, ts)
+	if err != nil {
+		return err
+	}
+	a.cleanupRoles(ctx, mappers)
+	a.logins.Store(&mappers)
+	if a.proxy, err = proxy.NewServer(a.proxyConfig(cfg, ts)); err != nil {
 		return err
 	}
 	for _, ln := range a.listeners {
@@ -227,8 +246,9 @@ func redirectOptions(cfg *Config) redirect.Options {
 	return o
 }
 
-func (a *Agent) proxyConfig(cfg *Config) proxy.Config {
-	pc := proxy.Config{
+func (a *Agent) proxyConfig(cfg *Config, targets []proxy.Target) proxy.Config {
+	return proxy.Config{
+		Targets:        targets,
 		Origins:        a.redirect,
 		Inspector:      a.guard,
 		TLSCertFile:    cfg.Proxy.TLSCertFile,
@@ -236,6 +256,11 @@ func (a *Agent) proxyConfig(cfg *Config) proxy.Config {
 		MaxMessageSize: cfg.Proxy.MaxMessageSize,
 		Logger:         a.log,
 	}
+}
+
+// targets builds the proxy's targets, with each one's credential source.
+func targets(ctx context.Context, cfg *Config) ([]proxy.Target, error) {
+	var out []proxy.Target
 	for _, t := range cfg.Targets {
 		pt := proxy.Target{
 			Name:             t.Name,
@@ -250,15 +275,16 @@ func (a *Agent) proxyConfig(cfg *Config) proxy.Config {
 		for _, d := range t.Destinations {
 			pt.Destinations = append(pt.Destinations, proxy.Destination(d))
 		}
-		switch {
-		case t.PasswordFile != "":
-			pt.Password = proxy.PasswordFile(t.PasswordFile)
-		case t.PasswordEnv != "":
-			pt.Password = proxy.PasswordEnv(t.PasswordEnv)
+		if !t.Credentials.IsZero() {
+			src, err := t.Credentials.Source(ctx, &pt, t.User)
+			if err != nil {
+				return nil, fmt.Errorf("%s: target %s: %w", cfg.file, t.Name, err)
+			}
+			pt.Password = src
 		}
-		pc.Targets = append(pc.Targets, pt)
+		out = append(out, pt)
 	}
-	return pc
+	return out, nil
 }
 
 // reload applies a changed config file atomically, or keeps the running one and says why.
@@ -280,10 +306,24 @@ func (a *Agent) reload() {
 		a.log.Error("reload refused, keeping the running configuration", "err", err)
 		return
 	}
-	if err := a.proxy.SetTargets(a.proxyConfig(cfg).Targets); err != nil {
+	ts, err := targets(context.Background(), cfg)
+	if err != nil {
 		a.log.Error("reload refused, keeping the running configuration", "err", err)
 		return
 	}
+	mappers, err := a.loginMappers(context.Background(), cfg, ts)
+	if err != nil {
+		a.log.Error("reload refused, keeping the running configuration", "err", err)
+		return
+	}
+	if err := a.proxy.SetTargets(ts); err != nil {
+		closeMappers(mappers)
+		a.log.Error("reload refused, keeping the running configuration", "err", err)
+		return
+	}
+	// Sessions keep the leases of the mappers they started with; the old mappers' admin
+	// connections close as their last roles are dropped.
+	closeMappers(*a.logins.Swap(&mappers))
 	a.policy.SetRules(rules)
 	ropts := redirectOptions(cfg)
 	if nl := nodeLocalConfig(cfg); nl != nil {
@@ -330,6 +370,9 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	if a.redirect != nil {
 		errs = append(errs, a.redirect.Close())
+	}
+	if m := a.logins.Load(); m != nil {
+		closeMappers(*m) // after the sessions' leases were released, before the audit closes
 	}
 	if a.audit != nil {
 		errs = append(errs, a.audit.Close()) // the closing checkpoint

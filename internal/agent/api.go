@@ -31,6 +31,10 @@ type SessionStatus struct {
 	// CRI-O, kubepods layouts), when it says.
 	Container string `json:"container,omitempty"`
 	Pod       string `json:"pod,omitempty"`
+	// DatabaseUser is the login the session runs as upstream when chosen for its
+	// identity (DatabaseRole: the role it maps to); empty: the target's own user.
+	DatabaseUser string `json:"database_user,omitempty"`
+	DatabaseRole string `json:"database_role,omitempty"`
 	// Subject and Groups are the verified identity; Unverified says why there is none
 	// (audit mode only: enforce mode refuses such sessions).
 	Issuer     string   `json:"issuer,omitempty"`

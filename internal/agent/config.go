@@ -14,9 +14,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/identity"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/roles"
 )
 
 // Config is the agent's one configuration file (deploy/sluice.yaml is the commented
@@ -46,6 +48,9 @@ type Config struct {
 
 // AgentConfig holds the daemon's own settings.
 type AgentConfig struct {
+	// Name identifies this agent among those sharing a database server (it prefixes the
+	// ephemeral roles it creates and may drop); default: the host name.
+	Name string `yaml:"name"`
 	// PinDir is the bpffs directory for the pinned programs and maps.
 	PinDir string `yaml:"pin_dir"`
 	// CgroupRoot is where the programs attach; empty means the whole cgroup2 hierarchy.
@@ -112,12 +117,16 @@ type TargetConfig struct {
 	// Host and Port of the upstream server.
 	Host string `yaml:"host"`
 	Port uint16 `yaml:"port"`
-	// User is the role the agent logs in as.
+	// User is the role the agent logs in as (unless Roles maps the session to another).
 	User string `yaml:"user"`
-	// PasswordFile or PasswordEnv names where the password is read, on every new
-	// upstream connection, so rotation needs no restart.
-	PasswordFile string `yaml:"password_file"`
-	PasswordEnv  string `yaml:"password_env"`
+	// Credentials say where User's password comes from, asked again for every new
+	// upstream connection so rotation needs no restart: password_file, password_env, or
+	// rds_iam (AWS RDS/Aurora IAM tokens; needs TLS). See docs/credentials.md.
+	Credentials credentials.Config `yaml:",inline"`
+	// Roles maps verified identities to least-privileged database logins, optionally as
+	// short-lived roles created per session (docs/credentials.md). Nil: every session
+	// logs in as User.
+	Roles *roles.Config `yaml:"roles"`
 	// TLS is verify-full (default), require or disable; CAFile verifies the server.
 	TLS    string `yaml:"tls"`
 	CAFile string `yaml:"ca_file"`

@@ -59,16 +59,18 @@ func sessionStatus(gs guard.Session) SessionStatus {
 	i := gs.Info
 	path, _ := cgroup.PathOf(i.Origin.CgroupID)
 	ss := SessionStatus{
-		ID:          i.ID,
-		Cgroup:      cgroup.Name(path),
-		PID:         i.Origin.PID,
-		Mode:        i.Origin.Mode.String(),
-		Destination: i.Origin.Dest.String(),
-		Target:      i.Target,
-		User:        i.User,
-		Database:    i.Database,
-		Started:     i.Started.UTC().Format(time.RFC3339),
-		Unverified:  gs.Unverified,
+		ID:           i.ID,
+		Cgroup:       cgroup.Name(path),
+		PID:          i.Origin.PID,
+		Mode:         i.Origin.Mode.String(),
+		Destination:  i.Origin.Dest.String(),
+		Target:       i.Target,
+		User:         i.User,
+		Database:     i.Database,
+		Started:      i.Started.UTC().Format(time.RFC3339),
+		Unverified:   gs.Unverified,
+		DatabaseUser: gs.DatabaseUser,
+		DatabaseRole: gs.DatabaseRole,
 	}
 	if gs.Unverified == "" {
 		ss.Issuer, ss.Subject, ss.Groups = gs.Identity.Issuer, gs.Identity.Subject, gs.Identity.Groups

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"time"
 
@@ -45,6 +46,9 @@ func (c *Config) defaults() {
 	}
 	if c.Identity.EnrollmentsFile == "" {
 		c.Identity.EnrollmentsFile = DefaultEnrollmentsFile
+	}
+	if c.Agent.Name == "" {
+		c.Agent.Name, _ = os.Hostname()
 	}
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = DefaultAuditDir
@@ -128,10 +132,6 @@ func (c *Config) validate() error {
 		if t.User == "" {
 			l, f := at("user")
 			bad(l, f, "required")
-		}
-		if t.PasswordFile != "" && t.PasswordEnv != "" {
-			l, f := at("password_env")
-			bad(l, f, "set password_file or password_env, not both")
 		}
 		switch proxy.TLSMode(t.TLS) {
 		case proxy.TLSVerifyFull, proxy.TLSRequire, proxy.TLSDisable:

@@ -45,6 +45,11 @@ type SessionStart struct {
 	// User and Database are the names from the client's startup packet.
 	User     string `json:"user,omitempty"`
 	Database string `json:"database,omitempty"`
+	// DatabaseUser is the login the session runs as upstream when it was chosen for the
+	// identity (an ephemeral role for this session alone, or a mapped least-privileged
+	// user); DatabaseRole the role that login maps to. Empty: the target's own user.
+	DatabaseUser string `json:"database_user,omitempty"`
+	DatabaseRole string `json:"database_role,omitempty"`
 	// ApplicationName is the client's application_name startup parameter (client-chosen,
 	// recorded because operators search by it, never trusted).
 	ApplicationName string `json:"application_name,omitempty"`

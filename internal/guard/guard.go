@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/roles"
 )
 
 // Identities is what the guard needs of the identity resolver.
@@ -54,7 +55,10 @@ type Options struct {
 	Policy     Decider
 	Audit      Recorder
 	Approvals  Approver
-	Logger     *slog.Logger
+	// Logins returns the target's identity-to-login mapper, nil when the target logs
+	// every session in as its own user.
+	Logins func(target string) *roles.Mapper
+	Logger *slog.Logger
 	// Counter is told every statement decision, for metrics; nil ignores them.
 	Counter func(decision string)
 }
@@ -100,17 +104,25 @@ func (g *Guard) OpenSession(ctx context.Context, info *proxy.SessionInfo) (proxy
 		s.unverified = err.Error()
 		g.opts.Logger.Warn("audit-mode session without a verified identity", "session", s.id, "pid", info.Origin.PID, "err", err)
 	}
+	if err := s.lease(ctx); err != nil {
+		return nil, err
+	}
 	if err := g.opts.Audit.Append(s.startRecord()); err != nil {
 		g.opts.Logger.Error("session refused: audit log unavailable", "session", s.id, "err", err)
+		s.release()
 		return nil, auditUnavailable(err)
 	}
 	if d := g.opts.Policy.DecideStartup(s.policyID(), startupParams(info)); d.Action == policy.Deny && s.enforce {
 		s.endRecord("startup parameters denied by rule " + d.Rule)
+		s.release()
 		return nil, &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
 	}
 	g.mu.Lock()
 	g.live[info.ID] = s
 	g.mu.Unlock()
+	if s.login != nil {
+		return &leasedSession{s}, nil
+	}
 	return s, nil
 }
 

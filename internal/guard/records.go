@@ -41,6 +41,9 @@ func (s *session) startRecord() *audit.SessionStart {
 		rec.Identity = &audit.Identity{Issuer: s.ident.Issuer, Subject: s.ident.Subject, Groups: s.ident.Groups}
 	}
 	s.mu.Unlock()
+	if s.login != nil {
+		rec.DatabaseUser, rec.DatabaseRole = s.login.User, s.login.Role
+	}
 	return rec
 }
 

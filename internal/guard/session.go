@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/roles"
 )
 
 // Session is a live session as status reports it.
@@ -21,6 +22,10 @@ type Session struct {
 	// Identity is the verified identity; zero when Unverified says why there is none.
 	Identity   identity.Identity
 	Unverified string
+	// DatabaseUser is the login the session runs as upstream when the guard chose one
+	// (empty: the target's own user); DatabaseRole the mapped role (for an ephemeral
+	// login, the group role it belongs to).
+	DatabaseUser, DatabaseRole string
 }
 
 // session inspects one proxied session. ClientMessage and ServerMessage run on different
@@ -47,6 +52,8 @@ type session struct {
 	refused map[string]string
 	// withdraw cancels the statement being held for approval (the client's cancel).
 	withdraw context.CancelFunc
+	// login is the database login chosen for the session; nil: the target's own.
+	login *roles.Lease
 }
 
 // prepared is a statement the client prepared (Parse), with the decision taken on it.
@@ -104,7 +111,11 @@ func (s *session) policyID() policy.Identity {
 func (s *session) snapshot() Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Session{Info: *s.info, Identity: s.ident, Unverified: s.unverified}
+	out := Session{Info: *s.info, Identity: s.ident, Unverified: s.unverified}
+	if s.login != nil {
+		out.DatabaseUser, out.DatabaseRole = s.login.User, s.login.Role
+	}
+	return out
 }
 
 // The messages the guard decides on (client) and completes outcomes from (server).
@@ -161,6 +172,9 @@ func (s *session) continueGrant() error {
 		s.g.opts.Logger.Info("session ended: identity grant no longer valid", "session", s.id, "subject", cur.Subject, "err", err)
 		s.endRecord(err.Error())
 		return proxy.Fatal(&proxy.Error{Code: proxy.CodeInvalidAuthorization, Message: err.Error()})
+	}
+	if id.Expiry.After(cur.Expiry) {
+		s.extendLease(id.Expiry)
 	}
 	s.setIdentity(id)
 	return nil
