@@ -21,12 +21,36 @@ import (
 // auditStatements reads every statement record of the world's audit log.
 func (w *world) auditStatements() []*audit.Statement {
 	w.t.Helper()
+	var out []*audit.Statement
+	for _, r := range w.auditRecords() {
+		if r.Statement != nil {
+			out = append(out, r.Statement)
+		}
+	}
+	return out
+}
+
+// auditSessionStarts reads every session_start record of the world's audit log.
+func (w *world) auditSessionStarts() []*audit.SessionStart {
+	w.t.Helper()
+	var out []*audit.SessionStart
+	for _, r := range w.auditRecords() {
+		if r.SessionStart != nil {
+			out = append(out, r.SessionStart)
+		}
+	}
+	return out
+}
+
+// auditRecords reads the world's audit log, all segments in order.
+func (w *world) auditRecords() []*audit.Record {
+	w.t.Helper()
 	files, err := filepath.Glob(filepath.Join(w.dir, "audit", "*"))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	sort.Strings(files)
-	var out []*audit.Statement
+	var out []*audit.Record
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -36,8 +60,8 @@ func (w *world) auditStatements() []*audit.Statement {
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
 		for sc.Scan() {
 			var r audit.Record
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Statement != nil {
-				out = append(out, r.Statement)
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				out = append(out, &r)
 			}
 		}
 		fh.Close()

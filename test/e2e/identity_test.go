@@ -32,6 +32,11 @@ func TestSessionsCarryVerifiedIdentity(t *testing.T) {
 		t.Errorf("status enrollments = %+v", st.Enrollments)
 	}
 	s.close()
+	if starts := w.auditSessionStarts(); len(starts) != 1 || starts[0].Identity == nil ||
+		starts[0].Identity.Subject != "octo-org/app" || strings.Join(starts[0].Identity.Groups, ",") != "ci" ||
+		starts[0].Cgroup.Path != cgroup.Name(cg) {
+		t.Errorf("audit session_start records = %+v, want one carrying octo-org/app, group ci, cgroup %s", starts, cgroup.Name(cg))
+	}
 
 	bare := testenv.Cgroup(t, w.root)
 	w.mustSluice("enforce", bare)
