@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/sluicehq/sluice/internal/version.Version=$(VERSION)
 # Per-package test timeout; the whole suite is meant to stay well under 30 minutes.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all generate check-generate build test bench demo vet clean
+.PHONY: all generate check-generate build test bench demo vet clean vm-test
 
 all: build
 
@@ -42,6 +42,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/proxy/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 1 ./internal/policy/ ./internal/policy/sqlparse/
 	$(GO) test -run '^$$' -bench Append -benchtime 4000x -count 1 ./internal/audit/
+
+VM_KERNELS ?= 5.10,6.1,6.12
+VM_PACKAGES := qemu-system-x86 busybox-static iproute2
+## vm-test: the kernel-facing suites on Debian's stock kernels under qemu (root; test/vm/README.md)
+vm-test:
+	@dpkg -s $(VM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(VM_PACKAGES) >/dev/null; }
+	$(GO) run ./test/vm -kernels $(VM_KERNELS)
 
 ## demo: a self-contained demonstration on this machine (root); leaves nothing behind
 demo: build

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
 )
@@ -22,7 +23,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "leftovers after the suite: %v %v\n", left, err)
 		code = 1
 	}
-	if links, err := sluiceLinks(); err != nil || len(links) > 0 {
+	links, err := sluiceLinks()
+	// Some kernels release a detached link a little later (5.10: ~70 ms after Uninstall,
+	// seen in test/vm); a leak stays.
+	for deadline := time.Now().Add(5 * time.Second); err == nil && len(links) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		links, err = sluiceLinks()
+	}
+	if err != nil || len(links) > 0 {
 		fmt.Fprintf(os.Stderr, "sluice links still attached after the suite: %v %v\n", links, err)
 		code = 1
 	}
