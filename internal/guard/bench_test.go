@@ -1,0 +1,168 @@
+package guard
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/approvals"
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/pglocal"
+	"github.com/sluicehq/sluice/internal/policy"
+	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+// BenchmarkAuditOverhead runs pgbench -S (8 clients, prepared) through two proxies that
+// differ only in the guard's recorder: the real audit log (batched fsync) and one that
+// discards records. Rounds alternate; the ratio of median TPS is reported (target: the
+// audit log costs at most 5%, ratio >= 0.95).
+func BenchmarkAuditOverhead(b *testing.B) {
+	testenv.RequireRoot(b)
+	db := testenv.Postgres(b, pglocal.Options{})
+	if out, err := exec.Command("pgbench", "-i", "-s", "2", "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
+		b.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	engine, err := policy.New(policy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer engine.Close()
+	dir := b.TempDir()
+	if err := audit.WriteKeyPair(dir+"/k", dir+"/k.pub"); err != nil {
+		b.Fatal(err)
+	}
+	key, err := audit.LoadPrivateKey(dir + "/k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := audit.Open(audit.Options{Dir: dir + "/audit", Key: key, Sync: audit.SyncBatched, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+
+	audited := startBenchProxy(b, db, engine, log)
+	discarded := startBenchProxy(b, db, engine, discard{})
+	const rounds = 4
+	var on, off []float64
+	b.ResetTimer()
+	for i := range rounds {
+		order := []*benchProxy{audited, discarded}
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, p := range order {
+			tps := pgbenchTPS(b, p.port)
+			if p == audited {
+				on = append(on, tps)
+			} else {
+				off = append(off, tps)
+			}
+		}
+	}
+	b.StopTimer()
+	slices.Sort(on)
+	slices.Sort(off)
+	mOn, mOff := (on[1]+on[2])/2, (off[1]+off[2])/2
+	b.ReportMetric(mOn, "tps-audit")
+	b.ReportMetric(mOff, "tps-no-audit")
+	b.ReportMetric(mOn/mOff, "audit/no-audit")
+}
+
+type benchProxy struct{ port int }
+
+func startBenchProxy(b *testing.B, db *pglocal.Server, engine *policy.Engine, rec Recorder) *benchProxy {
+	g, err := New(Options{
+		Identities: benchIdentities{},
+		Policy:     engine,
+		Audit:      rec,
+		Approvals:  approvals.New(approvals.Options{}),
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := proxy.NewServer(proxy.Config{
+		Targets: []proxy.Target{{
+			Name:         "db",
+			Destinations: []proxy.Destination{{Prefix: netip.MustParsePrefix("127.0.0.2/32")}},
+			Host:         "127.0.0.1",
+			Port:         uint16(db.Port),
+			User:         "postgres",
+			TLS:          proxy.TLSDisable,
+		}},
+		Origins:   benchOrigin{},
+		Inspector: g,
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &benchProxy{port: ln.Addr().(*net.TCPAddr).Port}
+}
+
+var tpsLine = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+func pgbenchTPS(b *testing.B, port int) float64 {
+	out, err := exec.Command("pgbench", "-S", "-n", "-M", "prepared", "-c", "8", "-j", "2", "-T", "3",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres", "postgres").CombinedOutput()
+	if err != nil {
+		b.Fatalf("pgbench: %v\n%s", err, out)
+	}
+	m := tpsLine.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no tps in pgbench output:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return tps
+}
+
+// benchOrigin stands in for the kernel: every connection came from one enforced cgroup.
+type benchOrigin struct{}
+
+func (benchOrigin) Lookup(netip.AddrPort, netip.AddrPort) (origin.Origin, error) {
+	return origin.Origin{Dest: netip.MustParseAddrPort("127.0.0.2:5432"), CgroupID: 1, Mode: origin.ModeEnforce}, nil
+}
+
+// benchIdentities verifies every session as one CI job, valid for the whole run.
+type benchIdentities struct{}
+
+var benchID = identity.Identity{Issuer: "https://bench", Subject: "job", Groups: []string{"ci"}, Expiry: time.Now().Add(24 * time.Hour)}
+
+func (benchIdentities) Identity(context.Context, origin.Origin) (identity.Identity, error) {
+	return benchID, nil
+}
+
+func (benchIdentities) Continue(context.Context, origin.Origin, identity.Identity) (identity.Identity, error) {
+	return benchID, nil
+}
+
+func (benchIdentities) Workload(origin.Origin) (string, identity.Workload, error) {
+	return "/bench", identity.Workload{}, nil
+}
+
+// discard is the "audit off" recorder.
+type discard struct{}
+
+func (discard) Append(audit.Event) error { return nil }
+
