@@ -165,4 +165,3 @@ func (benchIdentities) Workload(origin.Origin) (string, identity.Workload, error
 type discard struct{}
 
 func (discard) Append(audit.Event) error { return nil }
-
