@@ -123,6 +123,21 @@ func (w *writer) append(rec *Record, now time.Time) error {
 	return w.flush(false)
 }
 
+// appendLater adds rec to the pending buffer without writing it (see Log.AppendLater).
+func (w *writer) appendLater(rec *Record, now time.Time) error {
+	if err := w.ensureSegment(now, true); err != nil {
+		return err
+	}
+	if w.checkpointDue(now) {
+		reason := ReasonInterval
+		if w.cur.runCount >= w.opts.CheckpointEvery {
+			reason = ReasonCount
+		}
+		w.addCheckpoint(reason, now)
+	}
+	return w.add(rec, now)
+}
+
 // checkpoint writes a checkpoint with reason: always for ReasonClose, otherwise only if
 // records are unsigned.
 func (w *writer) checkpoint(reason CheckpointReason, now time.Time, sync bool) error {

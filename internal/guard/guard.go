@@ -39,9 +39,12 @@ type Decider interface {
 	DecideStartup(id policy.Identity, params map[string]string) policy.Decision
 }
 
-// Recorder is what the guard needs of the audit log.
+// Recorder is what the guard needs of the audit log: Append for the write-ahead statement
+// records, AppendLater for the records that only complete the story (session start and
+// end, outcomes), which ride along with the next write.
 type Recorder interface {
 	Append(ev audit.Event) error
+	AppendLater(ev audit.Event) error
 }
 
 // Approver holds a statement until a human decides (approvals.Store).
@@ -107,7 +110,7 @@ func (g *Guard) OpenSession(ctx context.Context, info *proxy.SessionInfo) (proxy
 	if err := s.lease(ctx); err != nil {
 		return nil, err
 	}
-	if err := g.opts.Audit.Append(s.startRecord()); err != nil {
+	if err := g.opts.Audit.AppendLater(s.startRecord()); err != nil {
 		g.opts.Logger.Error("session refused: audit log unavailable", "session", s.id, "err", err)
 		s.release()
 		return nil, auditUnavailable(err)

@@ -114,7 +114,7 @@ func (o *outcomes) complete(session string) *classify.Classification {
 	}
 	// Outcomes are not write-ahead: the statement record is. A failure here is the log's
 	// own (the writer reports it); the statement already ran.
-	_ = o.log.Append(rec)
+	_ = o.log.AppendLater(rec)
 	if p.sqlstate != "" || p.err != "" {
 		return nil
 	}

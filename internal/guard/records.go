@@ -66,7 +66,7 @@ func (s *session) endRecord(reason string) {
 		s.mu.Lock()
 		n := s.seq
 		s.mu.Unlock()
-		_ = s.g.opts.Audit.Append(&audit.SessionEnd{
+		_ = s.g.opts.Audit.AppendLater(&audit.SessionEnd{
 			Session:    s.id,
 			Duration:   time.Since(s.info.Started),
 			Statements: n,
