@@ -159,8 +159,9 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 		return nil, upstreamError(t, err)
 	}
 	sess.upstream = up
-	sess.up.dst = bufio.NewWriterSize(up.Conn, pipeBufferSize)
-	sess.down.src = bufio.NewReaderSize(up.Conn, pipeBufferSize)
+	rw := socketIO(up.Conn)
+	sess.up.dst = bufio.NewWriterSize(rw, pipeBufferSize)
+	sess.down.src = bufio.NewReaderSize(rw, pipeBufferSize)
 	s.keys.issue(sess, msg.minor)
 	return sess, nil
 }

@@ -62,12 +62,11 @@ func (p *pipe) header() (typ byte, n int, err error) {
 	return typ, int(length) - 4, nil
 }
 
-// writeHeader writes a message header to dst.
+// writeHeader writes a message header to dst, encoded in dst's free space: a header
+// array of its own would escape to the heap through the writer, once per message.
 func (p *pipe) writeHeader(typ byte, n int) error {
-	var h [5]byte
-	h[0] = typ
-	binary.BigEndian.PutUint32(h[1:], uint32(n+4))
-	_, err := p.dst.Write(h[:])
+	h := binary.BigEndian.AppendUint32(append(p.dst.AvailableBuffer(), typ), uint32(n+4))
+	_, err := p.dst.Write(h)
 	return err
 }
 

@@ -42,7 +42,8 @@ type clientConn struct {
 }
 
 func newClientConn(c net.Conn) *clientConn {
-	return &clientConn{Conn: c, r: bufio.NewReaderSize(c, pipeBufferSize), w: bufio.NewWriterSize(c, pipeBufferSize)}
+	rw := socketIO(c)
+	return &clientConn{Conn: c, r: bufio.NewReaderSize(rw, pipeBufferSize), w: bufio.NewWriterSize(rw, pipeBufferSize)}
 }
 
 // startupMessage is a client's StartupMessage as the proxy understood it.
