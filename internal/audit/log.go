@@ -95,20 +95,16 @@ func Open(opts Options) (*Log, error) {
 // closed log, ErrClosed) or ErrInvalid (a malformed event). ev must not be modified until
 // Append returns.
 func (l *Log) Append(ev Event) error {
-	if ev == nil {
-		return errNilEvent
-	}
-	if err := ev.validate(); err != nil {
+	rec, err := record(ev)
+	if err != nil {
 		return err
 	}
-	rec := Record{Type: ev.recordType()}
-	ev.attach(&rec)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
 	}
-	err := l.w.append(&rec, time.Now().UTC())
+	err = l.w.append(&rec, time.Now().UTC())
 	l.armTimers()
 	l.mu.Unlock()
 	if err == nil && (l.w.opts.Sync == SyncAlways || l.syncFailed.Load()) {
@@ -130,14 +126,10 @@ func (l *Log) Append(ev Event) error {
 // as it can lose batched records not yet synced, and the chain then ends at the last
 // written record like after any crash.
 func (l *Log) AppendLater(ev Event) error {
-	if ev == nil {
-		return errNilEvent
-	}
-	if err := ev.validate(); err != nil {
+	rec, err := record(ev)
+	if err != nil {
 		return err
 	}
-	rec := Record{Type: ev.recordType()}
-	ev.attach(&rec)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -153,6 +145,19 @@ func (l *Log) AppendLater(ev Event) error {
 	}
 	l.stats.records.Add(1)
 	return nil
+}
+
+// record validates ev and wraps it in a record; the writer fills in sequence, chain and time.
+func record(ev Event) (Record, error) {
+	if ev == nil {
+		return Record{}, errNilEvent
+	}
+	if err := ev.validate(); err != nil {
+		return Record{}, err
+	}
+	rec := Record{Type: ev.recordType()}
+	ev.attach(&rec)
+	return rec, nil
 }
 
 // writeDeferred writes the deferred records no Append carried out.

@@ -105,20 +105,8 @@ func (w *writer) release() {
 // append writes rec, preceded by whatever rotation and checkpoint the chain needs, with
 // one write(2). On error nothing of it is in the file.
 func (w *writer) append(rec *Record, now time.Time) error {
-	if err := w.ensureSegment(now, true); err != nil {
-		return err
-	}
-	if w.checkpointDue(now) {
-		reason := ReasonInterval
-		if w.cur.runCount >= w.opts.CheckpointEvery {
-			reason = ReasonCount
-		}
-		w.addCheckpoint(reason, now)
-	}
-	if err := w.add(rec, now); err != nil {
-		w.cur = w.done
-		w.buf.Reset()
-		return err
+	if err := w.appendLater(rec, now); err != nil {
+		return err // add leaves the pending records as they were; nothing to undo
 	}
 	return w.flush(false)
 }
