@@ -25,9 +25,12 @@ import (
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/guard"
 	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/masking"
+	"github.com/sluicehq/sluice/internal/masking/catalog"
 	"github.com/sluicehq/sluice/internal/nodelocal"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
+	"github.com/sluicehq/sluice/internal/policy/sqlparse"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/redirect"
 	"github.com/sluicehq/sluice/internal/roles"
@@ -49,6 +52,8 @@ type Agent struct {
 	policy                 *policy.Engine
 	audit                  *audit.Log
 	approvals              *approvals.Store
+	masking                *masking.Engine
+	maskParser             *sqlparse.Parser
 	// logins are the per-target identity-to-login mappers, swapped on reload.
 	logins     atomic.Pointer[map[string]*roles.Mapper]
 	guard      *guard.Guard
@@ -165,11 +170,24 @@ func (a *Agent) start(ctx context.Context) error {
 		Name: "sluice_statements_total", Help: "Statements decided, by decision.",
 	}, []string{"decision"})
 	a.approvals = newApprovals(cfg, a.log)
+	ts, err := targets(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if a.masking, err = a.openMasking(cfg); err != nil {
+		return err
+	}
+	cats := &catalogs{targets: map[string]proxy.Target{}, byDB: map[[2]string]*catalog.Conn{}, opts: catalog.Options{Logger: a.log}}
+	for _, t := range ts {
+		cats.targets[t.Name] = t
+	}
 	a.guard, err = guard.New(guard.Options{
 		Identities: a.identities,
 		Policy:     a.policy,
 		Audit:      a.audit,
 		Approvals:  a.approvals,
+		Masking:    a.masking,
+		Catalogs:   cats.get,
 		Logins: func(target string) *roles.Mapper {
 			if m := a.logins.Load(); m != nil {
 				return (*m)[target]
@@ -179,10 +197,6 @@ func (a *Agent) start(ctx context.Context) error {
 		Logger:  a.log,
 		Counter: func(d string) { a.statements.WithLabelValues(d).Inc() },
 	})
-	if err != nil {
-		return err
-	}
-	ts, err := targets(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -325,6 +339,13 @@ func (a *Agent) reload() {
 	// connections close as their last roles are dropped.
 	closeMappers(*a.logins.Swap(&mappers))
 	a.policy.SetRules(rules)
+	if a.masking != nil && cfg.Masking.RulesFile != "" {
+		if mr, err := masking.LoadFile(cfg.Masking.RulesFile); err != nil {
+			a.log.Error("reload: masking rules not applied", "err", err)
+		} else if err := a.masking.SetRules(mr); err != nil {
+			a.log.Error("reload: masking rules not applied", "err", err)
+		}
+	}
 	ropts := redirectOptions(cfg)
 	if nl := nodeLocalConfig(cfg); nl != nil {
 		ropts.NodeLocal4, ropts.NodeLocal6 = a.nodeLocal4, a.nodeLocal6
@@ -379,6 +400,9 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	if a.policy != nil {
 		a.policy.Close()
+	}
+	if a.maskParser != nil {
+		a.maskParser.Close()
 	}
 	if a.stopBackground != nil {
 		a.stopBackground()

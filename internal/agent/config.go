@@ -38,6 +38,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Approvals configures how statements held by review rules reach a human.
 	Approvals ApprovalsConfig `yaml:"approvals"`
+	// Masking masks sensitive columns in enforce-mode results (docs/masking.md).
+	Masking MaskingConfig `yaml:"masking"`
 	// Cgroups seed explicit modes at start. Modes set at runtime persist in the pinned map
 	// and win over this list only until the next start or reload re-applies it.
 	Cgroups []CgroupConfig `yaml:"cgroups"`
@@ -140,6 +142,15 @@ type PolicyConfig struct {
 	// RulesFile is a YAML rule file (docs/policy.md); empty uses the built-in default pack.
 	// SIGHUP reloads it.
 	RulesFile string `yaml:"rules_file"`
+}
+
+// MaskingConfig names the masking rules and the node secret of the hash strategy.
+type MaskingConfig struct {
+	// RulesFile is the masking rule file; empty masks nothing. SIGHUP reloads it.
+	RulesFile string `yaml:"rules_file"`
+	// HashKeyFile holds the secret (at least 32 bytes) of the keyed-hash strategy; nodes
+	// sharing it hash alike, so joins on hashed values work across them.
+	HashKeyFile string `yaml:"hash_key_file"`
 }
 
 // ApprovalsConfig configures the review flow.

@@ -16,6 +16,8 @@ import (
 	"github.com/sluicehq/sluice/internal/approvals"
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/masking"
+	"github.com/sluicehq/sluice/internal/masking/catalog"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
@@ -61,7 +63,11 @@ type Options struct {
 	// Logins returns the target's identity-to-login mapper, nil when the target logs
 	// every session in as its own user.
 	Logins func(target string) *roles.Mapper
-	Logger *slog.Logger
+	// Masking masks results of enforce-mode sessions; nil masks nothing. Catalogs gives
+	// the catalog of a target's database that resolves result columns to their origin.
+	Masking  *masking.Engine
+	Catalogs func(target, database string) catalog.Catalog
+	Logger   *slog.Logger
 	// Counter is told every statement decision, for metrics; nil ignores them.
 	Counter func(decision string)
 }
@@ -119,6 +125,12 @@ func (g *Guard) OpenSession(ctx context.Context, info *proxy.SessionInfo) (proxy
 		s.endRecord("startup parameters denied by rule " + d.Rule)
 		s.release()
 		return nil, &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
+	}
+	if g.opts.Masking != nil && s.enforce {
+		s.ms = g.opts.Masking.NewSession(g.opts.Catalogs(info.Target, info.Database), s.ident.Groups)
+		if s.ms.Off() {
+			s.ms = nil // no rule applies to this identity: results pass as raw frames
+		}
 	}
 	g.mu.Lock()
 	g.live[info.ID] = s

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/identity"
+	"github.com/sluicehq/sluice/internal/masking"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
 	"github.com/sluicehq/sluice/internal/proxy"
@@ -54,6 +56,8 @@ type session struct {
 	withdraw context.CancelFunc
 	// login is the database login chosen for the session; nil: the target's own.
 	login *roles.Lease
+	// ms masks the session's results; nil when masking is off or nothing applies.
+	ms *masking.Session
 }
 
 // prepared is a statement the client prepared (Parse), with the decision taken on it.
@@ -124,10 +128,22 @@ var (
 	serverInterest = proxy.Messages("CEIsZ")
 )
 
-// Interest asks for the messages that carry statements and their results' ends.
+// Interest asks for the messages that carry statements and their results' ends, and,
+// when the session masks, what masking follows (rows are filtered per message: Wants).
 func (s *session) Interest() proxy.Interest {
+	if s.ms != nil {
+		return proxy.Interest{Client: maskingClient, Server: maskingServer}
+	}
 	return proxy.Interest{Client: clientInterest, Server: serverInterest}
 }
+
+var (
+	maskingClient = proxy.Messages("QPBEC" + masking.ClientInterest)
+	maskingServer = proxy.Messages("CEIsZ" + masking.ServerInterest)
+)
+
+// Wants tells the proxy which result rows to decode: only those masking rewrites.
+func (s *session) Wants(typ byte) bool { return s.ms != nil && s.ms.Wants(typ) }
 
 // ClientMessage re-checks the identity grant, then decides and records statements: a
 // simple Query when it arrives, an extended-protocol statement at Parse (decision) and at
@@ -137,6 +153,37 @@ func (s *session) ClientMessage(msg pgproto3.FrontendMessage) error {
 	if err := s.continueGrant(); err != nil {
 		return err
 	}
+	if s.ms == nil {
+		return s.statement(msg)
+	}
+	// Masking sees every message, refused or not, to follow the session's statements.
+	v := s.ms.Check(context.Background(), msg)
+	var err error
+	if v.Deny {
+		err = s.maskingRefusal(msg, v)
+	} else {
+		err = s.statement(msg)
+	}
+	s.ms.Sent(v, err != nil)
+	return err
+}
+
+// maskingRefusal refuses a statement masking cannot make safe (a masked column in an
+// output with no origin, a copy of masked values, ...), recording it like a denial.
+func (s *session) maskingRefusal(msg pgproto3.FrontendMessage, v masking.Verdict) error {
+	// The client sees "sluice: denied by rule <rule>: <why>", like any other denial.
+	d := policy.Decision{Action: policy.Deny, Rule: v.Rule, Message: strings.TrimPrefix(v.Reason, "sluice: masking rule "+v.Rule+": ")}
+	switch m := msg.(type) {
+	case *pgproto3.Query:
+		return s.record(m.String, audit.ProtocolSimple, nil, d, true)
+	case *pgproto3.Parse:
+		return s.record(m.Query, audit.ProtocolExtended, nil, d, false)
+	}
+	return &proxy.Error{Code: proxy.CodeInsufficientPrivilege, Message: denialMessage(d)}
+}
+
+// statement decides and records what msg asks the server to do.
+func (s *session) statement(msg pgproto3.FrontendMessage) error {
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		return s.simple(m.String)
@@ -285,14 +332,25 @@ func (s *session) Cancel() {
 	}
 }
 
-// ServerMessage completes outcomes; results pass unchanged.
+// ServerMessage masks results (when the session masks) and completes outcomes. A result
+// masking cannot handle ends the session: it must not reach the client.
 func (s *session) ServerMessage(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, error) {
+	var out pgproto3.BackendMessage
+	if s.ms != nil {
+		r, err := s.ms.ServerMessage(msg)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out, msg = r, r
+		}
+	}
 	if done := s.outcomes.server(msg, s.id); done != nil {
 		s.mu.Lock()
 		s.state.Observe(done)
 		s.mu.Unlock()
 	}
-	return nil, nil
+	return out, nil
 }
 
 // Close records the session's end and removes it from the live table.

@@ -7,8 +7,9 @@ import (
 )
 
 // inspectableClient are the client message types an Inspector may ask for: those a
-// statement decision can be taken on, and for which a denial is implemented.
-const inspectableClient = "QPBEDC"
+// statement decision can be taken on, and for which a denial is implemented, and Sync,
+// which an inspector following a pipeline needs to see (it cannot be refused).
+const inspectableClient = "QPBEDCS"
 
 // clientDecoder decodes the inspectable client messages into reused values (one per type,
 // as pgproto3.Backend does), so inspecting a message allocates only what its Decode does.
@@ -19,6 +20,7 @@ type clientDecoder struct {
 	execute  pgproto3.Execute
 	describe pgproto3.Describe
 	close    pgproto3.Close
+	sync     pgproto3.Sync
 }
 
 func (d *clientDecoder) decode(typ byte, body []byte) (pgproto3.FrontendMessage, error) {
@@ -36,6 +38,8 @@ func (d *clientDecoder) decode(typ byte, body []byte) (pgproto3.FrontendMessage,
 		msg = &d.describe
 	case 'C':
 		msg = &d.close
+	case 'S':
+		msg = &d.sync
 	default:
 		return nil, fmt.Errorf("%w: client message %q is not inspectable", errMalformed, typ)
 	}

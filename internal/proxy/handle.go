@@ -140,6 +140,7 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 			return nil, asError(err, CodeInvalidAuthorization)
 		}
 		sess.insp, sess.interest = insp, insp.Interest()
+		sess.rows, _ = insp.(RowFilter)
 		inspectable := Messages(inspectableClient)
 		for i := range sess.interest.Client {
 			sess.interest.Client[i] &= inspectable[i]

@@ -74,12 +74,21 @@ type SessionInfo struct {
 // Interest is the set of message types a SessionInspector wants to see in each direction.
 type Interest struct {
 	// Client may contain 'Q', 'P', 'B', 'E', 'D' and 'C' (Query, Parse, Bind, Execute,
-	// Describe, Close): the messages a statement decision can be taken on. Other client
-	// message types are never shown.
+	// Describe, Close): the messages a statement decision can be taken on, and 'S' (Sync,
+	// shown but never refused: an error for it ends the session). Other client message
+	// types are never shown.
 	Client MessageTypes
 	// Server may contain any backend message type ('T' RowDescription, 'D' DataRow, 'C'
 	// CommandComplete, 'E' ErrorResponse, 'N' NoticeResponse, 'A' NotificationResponse, ...).
 	Server MessageTypes
+}
+
+// RowFilter is implemented by a SessionInspector that asked for DataRow ('D') or CopyData
+// ('d') but only needs some of them (masking needs the rows of results with a masked
+// column): Wants is asked per message, and rows it does not want pass as raw frames, so
+// results nobody rewrites cost nothing to decode.
+type RowFilter interface {
+	Wants(typ byte) bool
 }
 
 // MessageTypes is a set of wire-protocol message type bytes, as a bitmap so that the relay

@@ -113,6 +113,12 @@ func (s *session) inspectClient(typ byte, n int) error {
 		return err
 	}
 	if err := s.insp.ClientMessage(msg); err != nil {
+		if typ == 'S' {
+			// A Sync ends the segment the server is waiting for; refusing it would leave
+			// the client and the server out of step. An inspector that cannot accept it
+			// can only end the session.
+			err = Fatal(asError(err, CodeProtocolViolation))
+		}
 		if f, ok := errors.AsType[*fatalError](err); ok {
 			s.log.Info("session ended by the inspector", "code", f.e.Code, "message", f.e.Message)
 			s.abort(f.e, err)

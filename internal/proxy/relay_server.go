@@ -61,6 +61,9 @@ func (s *session) relayServer() error {
 // Inspector asked for are read whole; everything else streams through undecoded.
 func (s *session) serverMessage(typ byte, n int) error {
 	inspect := s.interest.Server.Has(typ)
+	if inspect && (typ == 'D' || typ == 'd') && s.rows != nil {
+		inspect = s.rows.Wants(typ)
+	}
 	if typ != 'Z' && !inspect && (typ != 'E' || !s.denials.pending()) {
 		s.pending = true
 		err := s.down.forward(typ, n)

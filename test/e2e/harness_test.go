@@ -300,8 +300,14 @@ func (w *world) token(sub string, ttl time.Duration) string {
 // enroll binds a fresh token for sub to cgroup cg through the CLI, as a CI runner hook does.
 func (w *world) enroll(cg, sub string, ttl time.Duration) {
 	w.t.Helper()
+	w.enrollToken(cg, w.token(sub, ttl))
+}
+
+// enrollToken binds token to cgroup cg through the CLI.
+func (w *world) enrollToken(cg, token string) {
+	w.t.Helper()
 	cmd := exec.Command(sluiceBin, "--socket", w.socket, "enroll", cg, "--token", "-")
-	cmd.Stdin = strings.NewReader(w.token(sub, ttl))
+	cmd.Stdin = strings.NewReader(token)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		w.t.Fatalf("sluice enroll: %v\n%s", err, out)
 	}
