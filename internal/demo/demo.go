@@ -73,6 +73,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	for _, line := range strings.Split(strings.TrimSpace(res), "\n") {
 		say("     | %s", line)
 	}
+	say("   ssn, card and email came back masked (by where the values come from, not by name); the DROP was denied.")
 	st := ag.status(ctx)
 	say("5. The kernel redirected %d connection(s) to the agent; the database saw only the agent's login:", st.Counters.Redirected)
 	if logins, err := connectionLog(db); err == nil {

@@ -40,11 +40,26 @@ INSERT INTO customers VALUES
   (3, 'Grace Hopper', 'grace@example.com', '457-55-5462', '3400 0000 0000 009');
 `
 
+// maskingRules keep personal data from the agent, keyed on where values come from.
+const maskingRules = `rules:
+  - name: ssn
+    columns: ["public.customers.ssn"]
+    strategy: partial
+    keep_last: 4
+  - name: card
+    columns: ["public.customers.card"]
+    strategy: partial
+    keep_last: 4
+  - name: email
+    columns: ["public.customers.email"]
+    strategy: email
+`
+
 // script is what the "AI agent" runs, unmodified psql, no password. The DROP is the kind
 // of statement an agent should never get through.
 const script = `\pset footer off
 select current_user as logged_in_as;
-select id, name, email from customers order by id;
+select id, name, email, ssn, card from customers order by id;
 drop table customers;
 select count(*) as customers_still_there from customers;
 `
@@ -133,6 +148,9 @@ func startAgent(ctx context.Context, w *workspace, db *pglocal.Server, idp *oidc
 	if err := audit.WriteKeyPair(filepath.Join(w.dir, "audit.key"), filepath.Join(w.dir, "audit.pub")); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(w.dir, "masking.yaml"), []byte(maskingRules), 0o600); err != nil {
+		return nil, err
+	}
 	cfg := filepath.Join(w.dir, "sluice.yaml")
 	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`agent:
   pin_dir: %s/sluice
@@ -153,6 +171,8 @@ targets:
     user: sluice_app
     password_file: %s
     tls: disable
+masking:
+  rules_file: %s/masking.yaml
 audit:
   dir: %s/audit
   key_file: %s/audit.key
@@ -165,7 +185,7 @@ identity:
       bindings:
         - claims: {repository: ["octo-org/app"]}
           groups: [ci]
-`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, containerHost, db.Port, db.Port, pw, w.dir, w.dir, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
+`, w.pins, w.root, w.socket, db.Port, proxyPort, db.Port, containerHost, db.Port, db.Port, pw, w.dir, w.dir, w.dir, w.dir, idp.URL(), idp.CAFile(), oidclocal.Audience)), 0o600)
 	if err != nil {
 		return nil, err
 	}
