@@ -58,6 +58,7 @@ type Agent struct {
 	logins     atomic.Pointer[map[string]*roles.Mapper]
 	guard      *guard.Guard
 	statements *prometheus.CounterVec
+	overhead   prometheus.Histogram
 	// stopBackground ends the agent's background loops (enrollment pruning).
 	stopBackground context.CancelFunc
 	listeners      []net.Listener
@@ -169,6 +170,11 @@ func (a *Agent) start(ctx context.Context) error {
 	a.statements = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_statements_total", Help: "Statements decided, by decision.",
 	}, []string{"decision"})
+	a.overhead = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sluice_statement_overhead_seconds",
+		Help:    "Time sluice held a client message before forwarding it (identity, decision, audit record; approval waits excluded).",
+		Buckets: prometheus.ExponentialBuckets(5e-6, 2, 16),
+	})
 	a.approvals = newApprovals(cfg, a.log)
 	ts, err := targets(ctx, cfg)
 	if err != nil {
@@ -194,8 +200,9 @@ func (a *Agent) start(ctx context.Context) error {
 			}
 			return nil
 		},
-		Logger:  a.log,
-		Counter: func(d string) { a.statements.WithLabelValues(d).Inc() },
+		Logger:   a.log,
+		Counter:  func(d string) { a.statements.WithLabelValues(d).Inc() },
+		Overhead: func(d time.Duration) { a.overhead.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return err

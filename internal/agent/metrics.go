@@ -62,7 +62,7 @@ func (a *Agent) startMetrics() error {
 		return nil
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(a), a.statements, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(a), a.statements, a.overhead, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)

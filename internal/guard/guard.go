@@ -70,6 +70,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Counter is told every statement decision, for metrics; nil ignores them.
 	Counter func(decision string)
+	// Overhead is told how long the guard held each client message before the proxy
+	// could forward it (identity check, decision, write-ahead record; approvals
+	// excluded): the latency sluice adds per statement. Nil ignores it.
+	Overhead func(time.Duration)
 }
 
 // Guard implements proxy.Inspector and keeps the table of live sessions for status.
@@ -92,6 +96,9 @@ func New(opts Options) (*Guard, error) {
 	}
 	if opts.Counter == nil {
 		opts.Counter = func(string) {}
+	}
+	if opts.Overhead == nil {
+		opts.Overhead = func(time.Duration) {}
 	}
 	return &Guard{opts: opts, epoch: fmt.Sprintf("%x", time.Now().Unix()), live: map[uint64]*session{}}, nil
 }

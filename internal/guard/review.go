@@ -28,6 +28,7 @@ func (s *session) review(rec *audit.Statement, d policy.Decision) error {
 	defer cancel()
 	s.mu.Lock()
 	s.withdraw = cancel
+	s.held = true // the wait is the approver's, not sluice's overhead
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -74,4 +75,13 @@ func (s *session) review(rec *audit.Statement, d policy.Decision) error {
 	s.refused[d.Fingerprint] = reason
 	s.mu.Unlock()
 	return nil
+}
+
+// heldForApproval reports (and forgets) whether the last message waited for an approver.
+func (s *session) heldForApproval() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := s.held
+	s.held = false
+	return held
 }

@@ -58,6 +58,8 @@ type session struct {
 	login *roles.Lease
 	// ms masks the session's results; nil when masking is off or nothing applies.
 	ms *masking.Session
+	// held is set while a message waited for an approver (excluded from the overhead).
+	held bool
 }
 
 // prepared is a statement the client prepared (Parse), with the decision taken on it.
@@ -150,6 +152,15 @@ func (s *session) Wants(typ byte) bool { return s.ms != nil && s.ms.Wants(typ) }
 // each Execute (record), so every execution the database logs has its record, written
 // before the message is forwarded.
 func (s *session) ClientMessage(msg pgproto3.FrontendMessage) error {
+	start := time.Now()
+	err := s.clientMessage(msg)
+	if _, held := msg.(*pgproto3.Sync); !held && !s.heldForApproval() {
+		s.g.opts.Overhead(time.Since(start))
+	}
+	return err
+}
+
+func (s *session) clientMessage(msg pgproto3.FrontendMessage) error {
 	if err := s.continueGrant(); err != nil {
 		return err
 	}

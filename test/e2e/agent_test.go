@@ -176,6 +176,12 @@ func TestMetricsMoveUnderLoad(t *testing.T) {
 	if after < before+5 {
 		t.Errorf("redirected connects went from %v to %v after 5 sessions", before, after)
 	}
+	if n := w.metric(`sluice_statements_total{decision="allow"}`); n < 5 {
+		t.Errorf("allowed statements counted: %v, want >= 5", n)
+	}
+	if n := w.metric(`sluice_statement_overhead_seconds_count`); n < 5 {
+		t.Errorf("statement overhead observations: %v, want >= 5", n)
+	}
 }
 
 // metric scrapes the endpoint with curl, as an operator would, and reads one sample.
