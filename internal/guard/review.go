@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/sluicehq/sluice/internal/approvals"
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/policy"
@@ -50,6 +52,7 @@ func (s *session) review(rec *audit.Statement, d policy.Decision) error {
 		Message:     d.Message,
 	}
 	held := func(r approvals.Request) {
+		s.notice(fmt.Sprintf("sluice: statement held for approval by rule %s (request %s); an approver runs: sluice approvals approve %s", d.Rule, r.ID, r.ID))
 		_ = s.g.opts.Audit.Append(&audit.AgentAction{
 			Actor:  "agent",
 			Action: "approval_requested",
@@ -84,4 +87,15 @@ func (s *session) heldForApproval() bool {
 	held := s.held
 	s.held = false
 	return held
+}
+
+// notice tells the client something while its session goes on (a held statement, a
+// warning), as a NoticeResponse between the server's messages.
+func (s *session) notice(msg string) {
+	if s.info.Notify == nil {
+		return
+	}
+	if err := s.info.Notify(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: msg}); err != nil {
+		s.g.opts.Logger.Debug("notice not delivered", "session", s.id, "err", err)
+	}
 }

@@ -329,6 +329,9 @@ func (s *session) record(text string, proto audit.Protocol, params []audit.Param
 		s.outcomes.push(pending{seq: seq, simple: simple, refused: true})
 		return refusal
 	}
+	for _, w := range d.Warnings {
+		s.notice(fmt.Sprintf("sluice: warning from rule %s: %s", w.Rule, w.Message))
+	}
 	s.outcomes.push(pending{seq: seq, simple: simple, start: time.Now(), classification: d.Classification})
 	return nil
 }

@@ -135,6 +135,7 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	if s.cfg.Inspector != nil {
+		sess.info.Notify = sess.notify
 		insp, err := s.cfg.Inspector.OpenSession(ctx, &sess.info)
 		if err != nil {
 			return nil, asError(err, CodeInvalidAuthorization)

@@ -69,6 +69,10 @@ type SessionInfo struct {
 	ProtocolMinor uint16
 	// Started is when the connection was accepted.
 	Started time.Time
+	// Notify sends the client a NoticeResponse between two of the server's messages, from
+	// any goroutine, e.g. to say a statement is held for approval while it waits. It fails
+	// once the session has ended.
+	Notify func(*pgproto3.NoticeResponse) error
 }
 
 // Interest is the set of message types a SessionInspector wants to see in each direction.

@@ -36,16 +36,36 @@ func (s *session) serverToClient() {
 	default:
 		s.end(err)
 	}
+	s.downMu.Lock()
 	if e := s.fatal.Load(); e != nil && !s.pending {
 		_ = s.down.send(e.response(severityFatal))
 	}
 	_ = s.down.dst.Flush()
+	s.downMu.Unlock()
 	_ = s.client.Close()
 	_ = s.upstream.Conn.Close()
 }
 
+// relayServer holds downMu while it writes to the client, and releases it only while it
+// waits, with nothing left to flush, for the server's next message: that is when notify may
+// slip a message in between two of the server's.
 func (s *session) relayServer() error {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
 	for {
+		if s.down.src.Buffered() < 5 {
+			if s.down.dst.Buffered() > 0 {
+				if err := s.down.dst.Flush(); err != nil {
+					return err
+				}
+			}
+			s.downMu.Unlock()
+			_, err := s.down.src.Peek(5)
+			s.downMu.Lock()
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+		}
 		typ, n, err := s.down.header()
 		if err != nil {
 			return err
@@ -54,6 +74,17 @@ func (s *session) relayServer() error {
 			return err
 		}
 	}
+}
+
+// notify sends msg to the client between two server messages, from any goroutine: the
+// inspector tells a client about a statement it holds while the server has nothing to say.
+func (s *session) notify(msg *pgproto3.NoticeResponse) error {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if err := s.down.send(msg); err != nil {
+		return err
+	}
+	return s.down.dst.Flush()
 }
 
 // serverMessage relays one server message whose header has been read. Only

@@ -38,6 +38,7 @@ type session struct {
 	down pipe // server -> client, used only by serverToClient
 
 	insp     SessionInspector // nil: pass-through
+	downMu   sync.Mutex       // the client side's writer: relayServer's, lent to notify
 	rows     RowFilter        // insp, when it filters the rows it inspects
 	interest Interest
 	denials  *denials

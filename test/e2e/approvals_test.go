@@ -31,7 +31,11 @@ func TestApprovals(t *testing.T) {
 		t.Errorf("held request = %+v", req)
 	}
 	w.mustSluice("approvals", "approve", req.ID)
-	if got := strings.TrimSpace(<-res); got != "DELETE 1" {
+	got := <-res
+	if !strings.Contains(got, "NOTICE:  sluice: statement held for approval by rule hold-deletes (request "+req.ID+")") {
+		t.Errorf("held delete: %q, want the client told about request %s", got, req.ID)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(got), "DELETE 1") {
 		t.Errorf("approved delete: %q, want it to run", got)
 	}
 	w.expectCount(ctx, "9")

@@ -65,3 +65,17 @@ func TestDeniedStatementsNeverReachTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// Issue 6: a warn rule lets the statement run and tells the client with a NoticeResponse.
+func TestWarnRuleSendsNotice(t *testing.T) {
+	w := newWorld(t)
+	if err := w.db.Exec(context.Background(), "\\c app\nCREATE TABLE noted (i int); ALTER TABLE noted OWNER TO sluice_app;"); err != nil {
+		t.Fatal(err)
+	}
+	w.startAgent()
+	cg := w.enforced("job-1")
+	out, err := w.psql(cg, "select count(*) from noted")
+	if err != nil || !strings.Contains(out, "NOTICE:  sluice: warning from rule note-reads: reads of noted are reported") || !strings.HasSuffix(out, "0") {
+		t.Errorf("warned statement: %q %v, want the notice and the result", out, err)
+	}
+}

@@ -41,6 +41,11 @@ rules:
       objects: ["pgbench_*"]
       commands: ["DROP TABLE", "TRUNCATE TABLE"]
     action: allow
+  - name: note-reads
+    match:
+      objects: [noted]
+    action: warn
+    message: reads of noted are reported
   - name: hold-deletes
     match:
       objects: [guarded]
