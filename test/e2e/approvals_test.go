@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,8 +72,22 @@ func TestApprovals(t *testing.T) {
 	}
 	w.expectCount(ctx, "9")
 
+	// The client's cancel (psql's Ctrl-C) withdraws the request.
+	s3 := w.startPsql(cg)
+	defer s3.close()
+	res = s3.queryAsync("delete from guarded where i = 5")
+	w.waitHeld()
+	s3.cmd.Process.Signal(syscall.SIGINT)
+	if got := <-res; !strings.Contains(got, "not approved: withdrawn: the client cancelled the statement") {
+		t.Errorf("cancelled held delete: %q, want the request withdrawn", got)
+	}
+	if reqs := w.approvalsList(); len(reqs) != 0 {
+		t.Errorf("pending requests after the cancel: %+v", reqs)
+	}
+	w.expectCount(ctx, "9")
+
 	hooks := w.webhook.received()
-	if len(hooks) != 3 || !strings.Contains(hooks[0], `"text":"sluice: job-1`) || !strings.Contains(hooks[0], req.ID) {
+	if len(hooks) != 4 || !strings.Contains(hooks[0], `"text":"sluice: job-1`) || !strings.Contains(hooks[0], req.ID) {
 		t.Errorf("webhook received %d posts: %v", len(hooks), hooks)
 	}
 }
