@@ -283,9 +283,20 @@ int sluice_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/* A redirected socket's peer is the proxy port; every other socket (the kernel also runs
+ * this on each accept) leaves before the cookie and map lookups. */
+static __always_inline int peer_is_proxy(struct bpf_sock_addr *ctx)
+{
+	__u32 key = 0;
+	struct sluice_config *cfg = bpf_map_lookup_elem(&config, &key);
+	return cfg && ctx->user_port == bpf_htons(cfg->proxy_port);
+}
+
 SEC("cgroup/getpeername4")
 int sluice_getpeername4(struct bpf_sock_addr *ctx)
 {
+	if (!peer_is_proxy(ctx))
+		return 1;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
 	if (!st)
@@ -298,6 +309,8 @@ int sluice_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int sluice_getpeername6(struct bpf_sock_addr *ctx)
 {
+	if (!peer_is_proxy(ctx))
+		return 1;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
 	if (!st)
