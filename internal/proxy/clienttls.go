@@ -1,17 +1,16 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/selfsigned"
 )
+
+// clientCertLifetime is the generated client-side certificate's validity: the agent makes
+// a new one at every start, and no client verifies it.
+const clientCertLifetime = 10 * 365 * 24 * time.Hour
 
 // alpnPostgreSQL is the ALPN protocol name PostgreSQL 17+ uses, and requires for direct
 // TLS connections (sslnegotiation=direct).
@@ -27,7 +26,7 @@ func clientTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 	if certFile != "" {
 		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
 	} else {
-		cert, err = selfSignedCertificate()
+		cert, err = selfsigned.Certificate("sluice proxy", clientCertLifetime)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("proxy: client TLS certificate: %w", err)
@@ -37,33 +36,4 @@ func clientTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{alpnPostgreSQL},
 	}, nil
-}
-
-// selfSignedCertificate makes an ECDSA P-256 certificate for the local names a client
-// may have dialled before the redirect took over.
-func selfSignedCertificate() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "sluice proxy"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
