@@ -1,13 +1,11 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/roles"
+	"github.com/sluicehq/sluice/internal/yamlfile"
 )
 
 // Config is the agent's one configuration file (deploy/sluice.yaml is the commented
@@ -192,7 +191,7 @@ type Mode origin.Mode
 func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 	v, err := origin.ParseMode(n.Value)
 	if err != nil {
-		return lineErr(n, "mode", err)
+		return yamlfile.LineError(n, "mode", err)
 	}
 	*m = Mode(v)
 	return nil
@@ -205,7 +204,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return lineErr(n, "duration", err)
+		return yamlfile.LineError(n, "duration", err)
 	}
 	*d = Duration(v)
 	return nil
@@ -218,7 +217,7 @@ type Prefix netip.Prefix
 func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
 	v, err := parsePrefix(n.Value)
 	if err != nil {
-		return lineErr(n, "cidr", err)
+		return yamlfile.LineError(n, "cidr", err)
 	}
 	*p = Prefix(v)
 	return nil
@@ -234,13 +233,13 @@ func (d *Destination) UnmarshalYAML(n *yaml.Node) error {
 	if host, p, err := splitHostPort(s); err == nil {
 		v, err := strconv.ParseUint(p, 10, 16)
 		if err != nil || v == 0 {
-			return lineErr(n, "destination", fmt.Errorf("bad port in %q", s))
+			return yamlfile.LineError(n, "destination", fmt.Errorf("bad port in %q", s))
 		}
 		s, port = host, uint16(v)
 	}
 	pfx, err := parsePrefix(s)
 	if err != nil {
-		return lineErr(n, "destination", err)
+		return yamlfile.LineError(n, "destination", err)
 	}
 	*d = Destination{Prefix: pfx, Port: port}
 	return nil
@@ -277,23 +276,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// lineError is a problem at one line of the file.
-type lineError struct {
-	line  int
-	field string
-	err   error
-}
-
-func (e *lineError) Error() string {
-	return fmt.Sprintf("line %d: field %s: %v", e.line, e.field, e.err)
-}
-
-func lineErr(n *yaml.Node, field string, err error) error {
-	return &lineError{line: n.Line, field: field, err: err}
-}
-
-var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // LoadConfig reads, strictly decodes, defaults and validates the file at path.
 func LoadConfig(path string) (*Config, error) {
 	f, err := os.Open(path)
@@ -309,46 +291,14 @@ func parseConfig(path string, r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c := &Config{file: path, tree: &yaml.Node{}}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fileErr(path, err)
-	}
-	// A second pass keeps the node tree, whose positions name lines in validation errors
-	// (Node.Decode would not reject unknown keys, hence two passes).
-	if err := yaml.Unmarshal(b, c.tree); err != nil {
-		return nil, fileErr(path, err)
+	c := &Config{file: path}
+	// An empty file is all defaults.
+	if c.tree, err = yamlfile.Decode(path, b, c); err != nil && !errors.Is(err, yamlfile.ErrEmpty) {
+		return nil, err
 	}
 	c.defaults()
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-var notFound = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-
-// fileErr turns decoder errors into "FILE:LINE: ..." lines an operator can jump to.
-func fileErr(path string, err error) error {
-	var le *lineError
-	if errors.As(err, &le) {
-		return fmt.Errorf("%s:%d: %s: %v", path, le.line, le.field, le.err)
-	}
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	var lines []string
-	for _, e := range te.Errors {
-		if m := typeErrLine.FindStringSubmatch(e); m != nil {
-			msg := m[2]
-			if k := notFound.FindStringSubmatch(msg); k != nil {
-				msg = fmt.Sprintf("unknown key %q", k[1])
-			}
-			e = fmt.Sprintf("%s:%s: %s", path, m[1], msg)
-		}
-		lines = append(lines, e)
-	}
-	return errors.New(strings.Join(lines, "\n"))
 }

@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/yamlfile"
 )
 
 // Defaults a production install can run with unchanged.
@@ -154,40 +153,8 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// line finds the line of a key path (map keys and sequence indexes) in the document,
-// falling back to the deepest node found so an error still points close to its cause.
-func (c *Config) line(path ...any) int {
-	n := c.tree
-	if n == nil || len(n.Content) == 0 {
-		return 0
-	}
-	n = n.Content[0]
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch k := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						line = n.Content[i].Line
-						next = n.Content[i+1]
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
-				next = n.Content[k]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
-}
+// line finds the line of a key path in the file, for validation errors.
+func (c *Config) line(path ...any) int { return yamlfile.Line(c.tree, path...) }
 
 func loopbackAddr(s string) error {
 	host, port, err := net.SplitHostPort(s)

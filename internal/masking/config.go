@@ -1,18 +1,15 @@
 package masking
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/sluicehq/sluice/internal/masking/detect"
 	"github.com/sluicehq/sluice/internal/masking/lineage"
+	"github.com/sluicehq/sluice/internal/yamlfile"
 )
 
 // fileSpec is the YAML shape of a masking file. Decoding is strict: unknown keys are errors.
@@ -49,18 +46,14 @@ func LoadFile(name string) (*RuleSet, error) {
 // Parse validates a masking document; name is used in errors and as the RuleSet's Source.
 func Parse(name string, data []byte) (*RuleSet, error) {
 	var spec fileSpec
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&spec); errors.Is(err, io.EOF) {
+	root, err := yamlfile.Decode(name, data, &spec)
+	if errors.Is(err, yamlfile.ErrEmpty) {
 		return nil, fmt.Errorf("%s: empty masking document", name)
-	} else if err != nil {
-		return nil, yamlError(name, err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
+	if err != nil {
+		return nil, err
 	}
-	at := func(keys ...any) string { return fmt.Sprintf("%s:%d", name, line(&root, keys...)) }
+	at := func(keys ...any) string { return fmt.Sprintf("%s:%d", name, yamlfile.Line(root, keys...)) }
 	rs := &RuleSet{Source: name, Unattributed: true, Detectors: detect.Kinds()}
 	switch spec.Unattributed {
 	case "", "detect":
@@ -100,7 +93,7 @@ func Parse(name string, data []byte) (*RuleSet, error) {
 			return nil, fmt.Errorf("%s: rule %q: name: defined twice", at("rules", i, "name"), r.Name)
 		}
 		names[rule.Name] = true
-		rule.Line = line(&root, "rules", i)
+		rule.Line = yamlfile.Line(root, "rules", i)
 		rs.Rules = append(rs.Rules, rule)
 	}
 	if len(rs.Rules) > 0 {
