@@ -5,7 +5,8 @@
  * connect4/connect6 decide (port, CIDR, effective cgroup mode), record the origin by socket
  * cookie and rewrite the destination to the proxy, refusing the connect when the agent's
  * listener is not there. sockops publishes the origin under the connection tuple the proxy
- * will see; getpeername4/6 undo the rewrite for the application; sock_release cleans up.
+ * will see (attached only where redirection is on); getpeername4/6 undo the rewrite for
+ * the application; sock_release cleans up.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -233,7 +234,10 @@ static __always_inline void v4mapped(__u32 out[4], __u32 addr)
 	out[3] = addr;
 }
 
-/* Once the source port is chosen, publish the origin under the tuple the proxy will see. */
+/* Once the source port is chosen, publish the origin under the tuple the proxy will see.
+ * This program is attached only at cgroups whose explicit mode redirects (every socket
+ * operation of every TCP connection runs it, so attaching it at the root would tax the whole
+ * machine); nested redirecting cgroups run it once per level, hence the has_tuple test. */
 SEC("sockops")
 int sluice_sockops(struct bpf_sock_ops *skops)
 {
@@ -241,7 +245,7 @@ int sluice_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	__u64 cookie = bpf_get_socket_cookie(skops);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
-	if (!st)
+	if (!st || st->has_tuple)
 		return 1;
 
 	struct sluice_tuple key = {};
@@ -323,9 +327,26 @@ int sluice_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* A released socket can hold origin entries only if it was redirected: its peer is then the
+ * proxy port, or nothing if it disconnected since. Every other socket leaves before the
+ * cookie and map lookups. The 4-byte load of dst_port is the form every kernel accepts
+ * (5.10 declares the field 32 bits wide, later kernels 16 bits plus padding); both give the
+ * port in network order in the low 16 bits. */
+static __always_inline int maybe_redirected(struct bpf_sock *sk)
+{
+	__u32 key = 0;
+	struct sluice_config *cfg = bpf_map_lookup_elem(&config, &key);
+	if (!cfg)
+		return 1;
+	__u16 dport = (__u16)*(volatile __u32 *)((void *)sk + __builtin_offsetof(struct bpf_sock, dst_port));
+	return dport == 0 || dport == bpf_htons(cfg->proxy_port);
+}
+
 SEC("cgroup/sock_release")
 int sluice_sock_release(struct bpf_sock *sk)
 {
+	if (!maybe_redirected(sk))
+		return 1;
 	__u64 cookie = bpf_get_socket_cookie(sk);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
 	if (!st)

@@ -10,9 +10,10 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// hook pairs a program with its attach point. The order is the attach order: the cleanup
-// and bookkeeping hooks go first, connect4/6 last, so no connect is ever redirected before
-// its origin can be published and cleaned up.
+// hook pairs a program with its attach point at the root. The order is the attach order:
+// the cleanup and bookkeeping hooks go first, connect4/6 last, so no connect is ever
+// redirected before its origin can be cleaned up. (sockops is attached per cgroup, before
+// these, by reconcile.)
 type hook struct {
 	name   string
 	attach ebpf.AttachType
@@ -23,7 +24,6 @@ func (r *Redirect) hooks() []hook {
 	p := &r.objs.bpfPrograms
 	return []hook{
 		{"sock_release", ebpf.AttachCgroupInetSockRelease, p.SluiceSockRelease},
-		{"sockops", ebpf.AttachCGroupSockOps, p.SluiceSockops},
 		{"getpeername4", ebpf.AttachCgroupInet4GetPeername, p.SluiceGetpeername4},
 		{"getpeername6", ebpf.AttachCgroupInet6GetPeername, p.SluiceGetpeername6},
 		{"connect4", ebpf.AttachCGroupInet4Connect, p.SluiceConnect4},
@@ -40,6 +40,11 @@ func (r *Redirect) attach() error {
 			return fmt.Errorf("redirect: attach %s: %w", h.name, err)
 		}
 		r.links = append(r.links, l)
+	}
+	// Versions before per-cgroup sockops attached it at the root; reconcile has attached
+	// it where it is needed, so the root link can go.
+	if err := os.Remove(filepath.Join(r.opts.PinDir, "link_sockops")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("redirect: detach the root sockops link of an earlier version: %w", err)
 	}
 	return nil
 }

@@ -123,6 +123,9 @@ func (f *fixture) child(parent string, mode origin.Mode) string {
 
 func (f *fixture) setMode(cg string, mode origin.Mode) {
 	f.t.Helper()
+	if redirects(mode) {
+		attachRoots.Store(mustID(f.t, cg), true) // it gets a sockops link of its own
+	}
 	if err := f.r.SetMode(cg, mode); err != nil {
 		f.t.Fatal(err)
 	}
@@ -219,7 +222,8 @@ func mustID(t *testing.T, cg string) uint64 {
 	return id
 }
 
-// attachRoots are the cgroup ids this test process attached programs to. Other test
+// attachRoots are the cgroup ids this test process attached programs to (the roots, and
+// the redirecting cgroups below them, which get sockops). Other test
 // binaries (e2e runs real agents) attach sluice programs to their own cgroups at the same
 // time; only links on our roots are ours to account for.
 var attachRoots sync.Map

@@ -62,6 +62,16 @@ func (r *Redirect) set(path string, mode origin.Mode) error {
 	if origin.Mode(cur) == origin.ModeExempt && mode != origin.ModeExempt {
 		return fmt.Errorf("redirect: %s is exempt (the agent's own cgroup); its mode cannot be changed", cgroup.Name(abs))
 	}
+	r.sweep()
+	// Tuples are published before the first connect is redirected, and for a moment after
+	// the last one.
+	if redirects(mode) {
+		if err := r.track(abs, id); err != nil {
+			return err
+		}
+	} else if _, ok := r.tracked[id]; ok {
+		defer r.untrackLater(id)
+	}
 	if mode == origin.ModeUnset {
 		if err := r.objs.Modes.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("redirect: clear mode of %s: %w", cgroup.Name(abs), err)

@@ -94,7 +94,9 @@ type Redirect struct {
 	objs   bpfObjects
 	links  []link.Link
 
-	mu sync.Mutex // serialises mode changes with their validation
+	mu      sync.Mutex           // serialises mode changes with their validation and links
+	tracked map[uint64]link.Link // cgroup id -> its sockops link (track.go)
+	closed  bool                 // set by Close; pending detaches then leave the pins
 }
 
 // Open loads the programs (reusing pinned maps, so live origins and modes survive), writes
@@ -109,7 +111,7 @@ func Open(opts Options) (*Redirect, error) {
 	if err := prepare(opts.PinDir); err != nil {
 		return nil, err
 	}
-	r := &Redirect{opts: opts}
+	r := &Redirect{opts: opts, tracked: map[uint64]link.Link{}}
 	if r.rootID, err = cgroup.ID(opts.CgroupRoot); err != nil {
 		return nil, err
 	}
@@ -125,6 +127,10 @@ func Open(opts Options) (*Redirect, error) {
 		r.objs.Close()
 		return nil, err
 	}
+	if err := r.reconcile(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := r.attach(); err != nil {
 		r.Close()
 		return nil, err
@@ -135,11 +141,18 @@ func Open(opts Options) (*Redirect, error) {
 // Close releases this process's handles. The pinned links and maps stay, so enforced
 // cgroups stay redirected (and fail closed while no agent listens).
 func (r *Redirect) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
 	var errs []error
 	for _, l := range r.links {
 		errs = append(errs, l.Close())
 	}
 	r.links = nil
+	for id, l := range r.tracked {
+		errs = append(errs, l.Close())
+		delete(r.tracked, id)
+	}
 	errs = append(errs, r.objs.Close())
 	return errors.Join(errs...)
 }

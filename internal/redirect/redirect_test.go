@@ -3,10 +3,13 @@ package redirect
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/origin"
 )
@@ -321,4 +324,84 @@ func runLengths(s string) string {
 		i = j
 	}
 	return strings.Join(out, " ")
+}
+
+// sockops runs on every TCP event of the cgroups below its attach point, so it is attached
+// only at cgroups that redirect. Tries to break that: a redirecting child of a redirecting
+// cgroup (both links run; a double publish would mark the tuple ambiguous), a switch off
+// (the link goes after the grace), a restart (links are reused, not duplicated), and a
+// cgroup that never redirected (no link, and its connects still pass).
+func TestSockopsOnlyWhereRedirecting(t *testing.T) {
+	f := newFixture(t)
+	dst := ap("127.0.0.2", f.db)
+	parent := f.child("", origin.ModeEnforce)
+	nested := f.child(parent, origin.ModeAudit)
+	plain := f.child("", origin.ModeUnset)
+	pinned := func(cg string) bool {
+		_, err := os.Stat(f.r.trackPin(mustID(t, cg)))
+		return err == nil
+	}
+	if !pinned(parent) || !pinned(nested) || pinned(plain) {
+		t.Fatalf("sockops pins: parent %v nested %v plain %v; want true true false", pinned(parent), pinned(nested), pinned(plain))
+	}
+	if _, err := os.Stat(filepath.Join(f.opts.PinDir, "link_sockops")); err == nil {
+		t.Error("a root sockops link is pinned")
+	}
+	before, err := f.r.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range f.connect(nested, dst, 50) {
+		if !strings.Contains(line, "got=proxy mode=audit") {
+			t.Fatalf("nested redirecting cgroup: %q", line)
+		}
+	}
+	if got := f.connect(plain, dst, 1)[0]; !strings.Contains(got, "got=direct") {
+		t.Errorf("cgroup with no mode: %q", got)
+	}
+	after, err := f.r.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Ambiguous != before.Ambiguous {
+		t.Errorf("nested links marked %d tuples ambiguous", after.Ambiguous-before.Ambiguous)
+	}
+
+	// A restart keeps one link per cgroup, running the new program.
+	if err := f.r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open()
+	links, err := sluiceLinks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(links, "\n"), "sluice_sockops"); n != 2 {
+		t.Errorf("after restart %d sockops links, want 2: %v", n, links)
+	}
+	if got := f.connect(parent, dst, 1)[0]; !strings.Contains(got, "got=proxy mode=enforce") {
+		t.Errorf("after restart: %q", got)
+	}
+
+	// Switched off, the cgroup loses its link after the grace and connects go direct.
+	f.setMode(nested, origin.ModeOff)
+	f.setMode(parent, origin.ModeUnset)
+	deadline := time.Now().Add(5 * trackGrace)
+	for (pinned(parent) || pinned(nested)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pinned(parent) || pinned(nested) {
+		t.Fatal("sockops links still pinned after the cgroups stopped redirecting")
+	}
+	if links, _ := sluiceLinks(); strings.Contains(strings.Join(links, "\n"), "sluice_sockops") {
+		t.Errorf("sockops still attached: %v", links)
+	}
+	if got := f.connect(nested, dst, 1)[0]; !strings.Contains(got, "got=direct") {
+		t.Errorf("after switching off: %q", got)
+	}
+	// And back on: the link is there before the first redirected connect.
+	f.setMode(parent, origin.ModeEnforce)
+	if got := f.connect(parent, dst, 1)[0]; !strings.Contains(got, "got=proxy mode=enforce") {
+		t.Errorf("enforced again: %q", got)
+	}
 }
