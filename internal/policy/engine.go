@@ -39,10 +39,12 @@ type Engine struct {
 }
 
 // ruleState pairs a rule set with the decisions made under it, so a reload swaps both at
-// once and no decision outlives the rules that made it.
+// once and no decision outlives the rules that made it. Decisions are cached by exact text,
+// and by shape (shapeOf) for statements whose classification is ValueFree.
 type ruleState struct {
 	rules     *RuleSet
 	decisions *lru.Cache[decisionKey, Decision]
+	shapes    *lru.Cache[decisionKey, Decision]
 }
 
 type decisionKey struct {
@@ -89,7 +91,8 @@ func (e *Engine) Close() { e.parser.Close() }
 // Classifications stay cached: they do not depend on rules.
 func (e *Engine) SetRules(rs *RuleSet) {
 	decisions, _ := lru.New[decisionKey, Decision](e.entries)
-	e.state.Store(&ruleState{rules: rs, decisions: decisions})
+	shapes, _ := lru.New[decisionKey, Decision](e.entries)
+	e.state.Store(&ruleState{rules: rs, decisions: decisions, shapes: shapes})
 	e.log.Info("policy: rules loaded", "source", rs.Source, "rules", len(rs.Rules), "default", rs.Default)
 }
 
@@ -107,9 +110,19 @@ func (e *Engine) DecideInSession(ctx context.Context, id Identity, s Session, sq
 	st := e.state.Load()
 	cacheable := len(sql) <= e.maxBytes
 	key := decisionKey{identity: id.Key(), sql: sql, lockTimeout: s.LockTimeout}
+	shapeKey := key
+	var (
+		shaped bool
+		ints   []intToken
+	)
 	if cacheable {
 		if d, ok := st.decisions.Get(key); ok {
 			return d
+		}
+		if shapeKey.sql, ints, shaped = shapeOf(sql); shaped {
+			if d, ok := st.shapes.Get(shapeKey); ok {
+				return d
+			}
 		}
 	}
 	c, stable := e.classify(ctx, sql)
@@ -118,7 +131,11 @@ func (e *Engine) DecideInSession(ctx context.Context, id Identity, s Session, sq
 		mask &^= classify.FlagNoLockTimeout
 	}
 	d := st.rules.decide(&id, c, mask, st.rules.Default)
-	if cacheable && stable {
+	switch {
+	case !cacheable || !stable:
+	case shaped && sameShapeHolds(c, ints):
+		st.shapes.Add(shapeKey, d)
+	default:
 		st.decisions.Add(key, d)
 	}
 	return d

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,14 +32,7 @@ func TestMaskingThroughTheAgent(t *testing.T) {
 		"INSERT INTO people VALUES (1, 'Ada', '078-05-1120', 'ada@example.com'); CREATE VIEW people_v AS SELECT name, ssn AS tax_id FROM people;"); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(w.dir, "masking.yaml"), []byte(maskingRules), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(w.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.writeConfig(string(cfg) + "masking:\n  rules_file: " + filepath.Join(w.dir, "masking.yaml") + "\n")
+	w.configureMasking(maskingRules)
 	w.startAgent()
 	cg := w.enforced("agent-job")
 

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -28,6 +29,8 @@ func Classify(sql string, res *sqlparse.Result) *Classification {
 		}
 		c.Statements = append(c.Statements, st)
 	}
+	slices.Sort(q.intConsts)
+	c.intConsts = q.intConsts
 	return c
 }
 
@@ -69,6 +72,7 @@ func stmtText(sql string, raw *pg.RawStmt) string {
 type queryState struct {
 	created     map[string]bool
 	lockTimeout bool
+	intConsts   []int32 // offsets of integer constants held as values (A_Const)
 }
 
 // blocksWrites reports whether a statement takes a lock on an existing table that blocks

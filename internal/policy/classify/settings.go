@@ -54,7 +54,8 @@ func settingOf(n *pg.VariableSetStmt) (Setting, bool) {
 }
 
 // constString is the text of a constant (looking through casts), as PostgreSQL would hand
-// it to the parameter's input function.
+// it to the parameter's input function. Only settings read constants; see
+// Classification.ValueFree before reading one anywhere else.
 func constString(n *pg.Node) (string, bool) {
 	if tc := n.GetTypeCast(); tc != nil {
 		return constString(tc.GetArg())
