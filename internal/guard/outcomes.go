@@ -35,14 +35,22 @@ type pending struct {
 // what is still pending at ReadyForQuery was not executed.
 type outcomes struct {
 	log Recorder
+	// sent reads the proxy's count of bytes relayed to the client (nil: sizes are not
+	// known). A result is what was sent between the previous completion, or the moment
+	// the statement was sent with nothing outstanding, and its own completion.
+	sent func() int64
 
 	mu      sync.Mutex
 	queue   []pending
+	mark    int64
 	aborted bool // an extended statement failed: the rest up to ReadyForQuery is skipped
 }
 
 func (o *outcomes) push(p pending) {
 	o.mu.Lock()
+	if len(o.queue) == 0 && o.sent != nil {
+		o.mark = o.sent()
+	}
 	o.queue = append(o.queue, p)
 	o.mu.Unlock()
 }
@@ -100,6 +108,11 @@ func (o *outcomes) server(msg pgproto3.BackendMessage, session string) *classify
 func (o *outcomes) complete(session string) *classify.Classification {
 	p := o.queue[0]
 	o.queue = o.queue[1:]
+	var bytes int64
+	if o.sent != nil {
+		now := o.sent()
+		bytes, o.mark = now-o.mark, now
+	}
 	if p.refused {
 		return nil
 	}
@@ -109,6 +122,7 @@ func (o *outcomes) complete(session string) *classify.Classification {
 		Duration: time.Since(p.start),
 		Tag:      p.tag,
 		Rows:     p.rows,
+		Bytes:    bytes,
 		SQLState: p.sqlstate,
 		Error:    p.err,
 	}

@@ -83,7 +83,7 @@ func newSession(g *Guard, info *proxy.SessionInfo) *session {
 		prepared: map[string]prepared{},
 		portals:  map[string]portal{},
 		refused:  map[string]string{},
-		outcomes: outcomes{log: g.opts.Audit},
+		outcomes: outcomes{log: g.opts.Audit, sent: info.SentToClient},
 	}
 }
 

@@ -136,6 +136,7 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 	defer cancel()
 	if s.cfg.Inspector != nil {
 		sess.info.Notify = sess.notify
+		sess.info.SentToClient = sess.down.sent.Load
 		insp, err := s.cfg.Inspector.OpenSession(ctx, &sess.info)
 		if err != nil {
 			return nil, asError(err, CodeInvalidAuthorization)

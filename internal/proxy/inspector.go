@@ -73,6 +73,10 @@ type SessionInfo struct {
 	// any goroutine, e.g. to say a statement is held for approval while it waits. It fails
 	// once the session has ended.
 	Notify func(*pgproto3.NoticeResponse) error
+	// SentToClient returns how many bytes of messages the proxy has relayed to the
+	// client so far, from any goroutine: the difference between two calls sizes the
+	// results sent in between (the audit's outcome records report it).
+	SentToClient func() int64
 }
 
 // Interest is the set of message types a SessionInspector wants to see in each direction.

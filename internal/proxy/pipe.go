@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -32,6 +33,9 @@ type pipe struct {
 	dst  *bufio.Writer
 	body []byte // reused body buffer for messages that are decoded
 	enc  []byte // reused encoding buffer for messages the proxy writes itself
+	// sent counts the message bytes written to dst; read from other goroutines (the
+	// client-bound count sizes results for the audit outcome records).
+	sent atomic.Int64
 }
 
 // await makes sure n bytes can be read without blocking with output still pending.
@@ -67,6 +71,7 @@ func (p *pipe) header() (typ byte, n int, err error) {
 func (p *pipe) writeHeader(typ byte, n int) error {
 	h := binary.BigEndian.AppendUint32(append(p.dst.AvailableBuffer(), typ), uint32(n+4))
 	_, err := p.dst.Write(h)
+	p.sent.Add(int64(len(h)))
 	return err
 }
 
@@ -85,6 +90,7 @@ func (p *pipe) copyBody(n int) error {
 		if _, err := p.dst.Write(chunk); err != nil {
 			return err
 		}
+		p.sent.Add(int64(len(chunk)))
 		_, _ = p.src.Discard(len(chunk))
 		n -= len(chunk)
 	}
@@ -133,6 +139,7 @@ func (p *pipe) write(typ byte, body []byte) error {
 		return err
 	}
 	_, err := p.dst.Write(body)
+	p.sent.Add(int64(len(body)))
 	return err
 }
 
@@ -146,6 +153,7 @@ func (p *pipe) send(msg pgproto3.Message) error {
 		p.enc = b
 	}
 	_, err = p.dst.Write(b)
+	p.sent.Add(int64(len(b)))
 	return err
 }
 

@@ -252,3 +252,39 @@ func (w *world) verifyAudit(flags ...string) {
 		w.t.Errorf("sluice audit verify: %v\n%s", err, out)
 	}
 }
+
+// The outcome record sizes each result: the bytes the client received for it, so an
+// auditor can tell a one-row answer from a bulk export.
+func TestAuditOutcomeSizesResults(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := w.enforced("job-1")
+	for _, sql := range []string{"SELECT repeat('x', 100000) AS big", "SELECT 1 AS small"} {
+		if out, err := w.psql(cg, sql); err != nil {
+			t.Fatalf("%s: %v\n%s", sql, err, out)
+		}
+	}
+	w.stopAgent(syscall.SIGTERM)
+
+	type key struct {
+		session string
+		seq     uint64
+	}
+	texts := map[key]string{}
+	sizes := map[string]int64{}
+	for _, r := range w.auditRecords() {
+		if s := r.Statement; s != nil {
+			texts[key{s.Session, s.Seq}] = s.Text
+		}
+		if o := r.Outcome; o != nil {
+			sizes[texts[key{o.Session, o.Seq}]] = o.Bytes
+		}
+	}
+	// RowDescription, one DataRow, CommandComplete: the value plus some tens of bytes.
+	if b := sizes["SELECT repeat('x', 100000) AS big"]; b < 100000 || b > 100200 {
+		t.Errorf("big result: %d bytes recorded, want 100,000 and a little framing", b)
+	}
+	if b := sizes["SELECT 1 AS small"]; b <= 0 || b > 200 {
+		t.Errorf("small result: %d bytes recorded", b)
+	}
+}
