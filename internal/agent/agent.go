@@ -200,9 +200,10 @@ func (a *Agent) start(ctx context.Context) error {
 			}
 			return nil
 		},
-		Logger:   a.log,
-		Counter:  func(d string) { a.statements.WithLabelValues(d).Inc() },
-		Overhead: func(d time.Duration) { a.overhead.Observe(d.Seconds()) },
+		Logger:            a.log,
+		Counter:           func(d string) { a.statements.WithLabelValues(d).Inc() },
+		MaxParameterBytes: cfg.Audit.MaxParameterBytes,
+		Overhead:          func(d time.Duration) { a.overhead.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return err

@@ -175,6 +175,9 @@ type AuditConfig struct {
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 	// MaxSegmentBytes rotates segments (default 64 MiB).
 	MaxSegmentBytes int64 `yaml:"max_segment_bytes"`
+	// MaxParameterBytes caps each bind parameter kept in a statement record (default
+	// 4096); a longer value keeps its first bytes, its size and its SHA-256.
+	MaxParameterBytes int `yaml:"max_parameter_bytes"`
 }
 
 // CgroupConfig seeds one cgroup's mode.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/guard"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/yamlfile"
 )
@@ -146,6 +147,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := audit.ParseSyncPolicy(c.Audit.Sync); err != nil {
 		bad(c.line("audit", "sync"), "audit.sync", "%v", err)
+	}
+	if c.Audit.MaxParameterBytes < 0 {
+		bad(c.line("audit", "max_parameter_bytes"), "audit.max_parameter_bytes", "must not be negative (0 means the default, %d)", guard.DefaultMaxParameterBytes)
 	}
 	if err := c.Identity.Validate(); err != nil {
 		bad(c.line("identity"), "identity", "%v", err)

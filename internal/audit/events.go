@@ -171,6 +171,12 @@ type Parameter struct {
 	Binary bool `json:"binary,omitempty"`
 	// Redacted is true when the value was withheld because it is masked data.
 	Redacted bool `json:"redacted,omitempty"`
+	// Size and SHA256 describe a value longer than the writer's cap (the guard's
+	// MaxParameterBytes): Value then holds only its first bytes, and the hash of the
+	// whole value (as sent, before any base64) still lets an auditor match it. A 64 MiB
+	// bytea bound once must not become a 90 MB record on the statement's path.
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Approval names who let a held statement through, so the approver is accountable in the

@@ -70,11 +70,20 @@ type Options struct {
 	Logger   *slog.Logger
 	// Counter is told every statement decision, for metrics; nil ignores them.
 	Counter func(decision string)
+	// MaxParameterBytes caps each bind parameter value kept in a statement record;
+	// longer values keep their first bytes, size and SHA-256. Zero means
+	// DefaultMaxParameterBytes.
+	MaxParameterBytes int
 	// Overhead is told how long the guard held each client message before the proxy
 	// could forward it (identity check, decision, write-ahead record; approvals
 	// excluded): the latency sluice adds per statement. Nil ignores it.
 	Overhead func(time.Duration)
 }
+
+// DefaultMaxParameterBytes is how much of each bind parameter a statement record keeps by
+// default: enough for any key, name or small document, while a bulk bytea or JSON upload
+// is recorded by size and hash (pgaudit's log_parameter_max_size serves the same end).
+const DefaultMaxParameterBytes = 4096
 
 // Guard implements proxy.Inspector and keeps the table of live sessions for status.
 type Guard struct {
@@ -99,6 +108,9 @@ func New(opts Options) (*Guard, error) {
 	}
 	if opts.Overhead == nil {
 		opts.Overhead = func(time.Duration) {}
+	}
+	if opts.MaxParameterBytes <= 0 {
+		opts.MaxParameterBytes = DefaultMaxParameterBytes
 	}
 	return &Guard{opts: opts, epoch: fmt.Sprintf("%x", time.Now().Unix()), live: map[uint64]*session{}}, nil
 }

@@ -1,7 +1,9 @@
 package guard
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -127,20 +129,27 @@ func dedupe(in []string) []string {
 }
 
 // parameters copies a Bind's values for the record (the message aliases the proxy's
-// buffer). Text values are kept as text, binary ones base64. Masking will redact values
-// bound to masked columns here.
-func parameters(m *pgproto3.Bind) []audit.Parameter {
+// buffer). Text values are kept as text, binary ones base64. A value longer than max bytes
+// is cut to its first max bytes, with its size and hash kept whole.
+func parameters(m *pgproto3.Bind, max int) []audit.Parameter {
 	out := make([]audit.Parameter, len(m.Parameters))
 	for i, v := range m.Parameters {
-		binary := formatOf(m.ParameterFormatCodes, i) == 1
-		switch {
-		case v == nil:
+		if v == nil {
 			out[i] = audit.Parameter{Null: true}
-		case binary:
-			out[i] = audit.Parameter{Value: base64.StdEncoding.EncodeToString(v), Binary: true}
-		default:
-			out[i] = audit.Parameter{Value: string(v)}
+			continue
 		}
+		p := audit.Parameter{Binary: formatOf(m.ParameterFormatCodes, i) == 1}
+		if len(v) > max {
+			sum := sha256.Sum256(v)
+			p.Size, p.SHA256 = int64(len(v)), hex.EncodeToString(sum[:])
+			v = v[:max]
+		}
+		if p.Binary {
+			p.Value = base64.StdEncoding.EncodeToString(v)
+		} else {
+			p.Value = string(v) // a cut rune, like any invalid UTF-8, is stored as U+FFFD
+		}
+		out[i] = p
 	}
 	return out
 }

@@ -262,7 +262,7 @@ func (s *session) bind(m *pgproto3.Bind) error {
 	if _, ok := s.prepared[m.PreparedStatement]; !ok {
 		return unknownStatement(m.PreparedStatement)
 	}
-	s.portals[m.DestinationPortal] = portal{stmt: m.PreparedStatement, params: parameters(m)}
+	s.portals[m.DestinationPortal] = portal{stmt: m.PreparedStatement, params: parameters(m, s.g.opts.MaxParameterBytes)}
 	return nil
 }
 
