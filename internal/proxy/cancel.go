@@ -16,6 +16,14 @@ const (
 	secretKeyLen32 = 32
 )
 
+// Issued process ids lie above Linux's largest possible pid (PID_MAX_LIMIT, 2^22), so
+// pg_terminate_backend or pg_stat_activity given one names no real backend, and below
+// 2^31, so clients that hold it as a signed int (libpq's PQbackendPID) see it positive.
+const (
+	issuedPIDBase  = 1 << 22
+	issuedPIDRange = 1<<31 - issuedPIDBase
+)
+
 // cancelKeys maps the cancel keys the proxy issued to its sessions. Clients never see the
 // upstream's key: a cancel request must name a key of ours, which the proxy then forwards
 // with the upstream's key. An unknown key reaches nothing.
@@ -39,8 +47,8 @@ func (k *cancelKeys) issue(s *session, protocolMinor uint16) *pgproto3.BackendKe
 	for {
 		var b [4]byte
 		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-		key.ProcessID = binary.BigEndian.Uint32(b[:])
-		if _, taken := k.sessions[key.ProcessID]; !taken && key.ProcessID != 0 {
+		key.ProcessID = issuedPIDBase + binary.BigEndian.Uint32(b[:])%issuedPIDRange
+		if _, taken := k.sessions[key.ProcessID]; !taken {
 			break
 		}
 	}

@@ -106,6 +106,21 @@ func TestListenNotifyNoticeParameterStatus(t *testing.T) {
 		if n.Channel != "sluice_chan" || n.Payload != fmt.Sprint("hello ", i) {
 			t.Fatalf("notification %d = %+v", i, n)
 		}
+		if n.PID == listener.PgConn().PID() || n.PID == notifier.PgConn().PID() {
+			t.Fatalf("another session's notification carries a process id sluice issued: %+v", n)
+		}
+	}
+	// The session's own notification carries the process id the client was given, as
+	// libpq and pgx expect; the id is above any real pid and positive as an int32.
+	if _, err := listener.Exec(ctx, "notify sluice_chan, 'own'"); err != nil {
+		t.Fatal(err)
+	}
+	own, err := listener.WaitForNotification(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := listener.PgConn().PID(); own.PID != pid || pid < 1<<22 || pid >= 1<<31 {
+		t.Fatalf("own notification from pid %d, the client's pid is %d", own.PID, pid)
 	}
 
 	if _, err := listener.Exec(ctx, "do $$ begin raise notice 'careful: %', 42; end $$"); err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +96,7 @@ func (s *session) serverMessage(typ byte, n int) error {
 	if inspect && (typ == 'D' || typ == 'd') && s.rows != nil {
 		inspect = s.rows.Wants(typ)
 	}
-	if typ != 'Z' && !inspect && (typ != 'E' || !s.denials.pending()) {
+	if typ != 'Z' && typ != 'A' && !inspect && (typ != 'E' || !s.denials.pending()) {
 		s.pending = true
 		err := s.down.forward(typ, n)
 		s.pending = err != nil
@@ -116,6 +117,8 @@ func (s *session) serverMessage(typ byte, n int) error {
 			return fmt.Errorf("%w: ReadyForQuery of %d bytes", errMalformed, n)
 		}
 		s.readyForQuery(body[0])
+	case 'A':
+		s.ownNotification(body)
 	case 'E':
 		if s.denials.pending() {
 			if msg, err = s.sdec.decode(typ, body); err != nil {
@@ -153,6 +156,16 @@ func (s *session) serverMessage(typ byte, n int) error {
 		return errDrained
 	}
 	return err
+}
+
+// ownNotification makes a notification the session sent itself carry the process id the
+// client was given, not the server's: clients (libpq's documented idiom, pgx) recognise
+// their own notifications by comparing with the id from BackendKeyData, which through
+// sluice is the proxy's.
+func (s *session) ownNotification(body []byte) {
+	if len(body) >= 4 && binary.BigEndian.Uint32(body) == s.upstream.PID {
+		binary.BigEndian.PutUint32(body, s.key.ProcessID)
+	}
 }
 
 // readyForQuery notes the end of a request: it settles denials whose injected statement
