@@ -1,8 +1,10 @@
 package masking
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -82,19 +84,10 @@ func (f *factory) strategyMasker(r *Rule, c column, cast func() (text, binary []
 // that is not an address is masked whole. Characters are replaced one for one, so a
 // varchar(n) value stays within n.
 func emailMasker(dst, v []byte) ([]byte, bool) {
-	at := -1
-	for i := len(v) - 1; i >= 0; i-- {
-		if v[i] == '@' {
-			at = i
-			break
-		}
-	}
 	end := len(v)
-	if at > 0 {
+	if at := bytes.LastIndexByte(v, '@'); at > 0 {
 		end = at
 	}
-	for range string(v[:end]) {
-		dst = append(dst, 'x')
-	}
+	dst = appendRepeated(dst, 'x', utf8.RuneCount(v[:end]))
 	return append(dst, v[end:]...), false
 }

@@ -3,6 +3,7 @@ package masking
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -18,6 +19,14 @@ func (f *factory) partialMasker(r *Rule, c column) (masker, error) {
 	switch c.cls {
 	case classString:
 		return func(dst, v []byte) ([]byte, bool) {
+			if isASCII(v) { // one byte per character: copy and fill in bulk
+				if len(v) <= first+last {
+					return appendRepeated(dst, 'X', len(v)), false
+				}
+				dst = append(dst, v[:first]...)
+				dst = appendRepeated(dst, 'X', len(v)-first-last)
+				return append(dst, v[len(v)-last:]...), false
+			}
 			n := utf8.RuneCount(v)
 			keepAll := n > first+last
 			i := 0
@@ -123,4 +132,23 @@ func encodeInt(dst []byte, n int64, bin bool, size int) []byte {
 		return binary.BigEndian.AppendUint32(dst, uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(dst, uint64(n))
+}
+
+func isASCII(v []byte) bool {
+	for _, c := range v {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendRepeated appends n copies of c: masks are written per row, so in one step.
+func appendRepeated(dst []byte, c byte, n int) []byte {
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	for i := start; i < len(dst); i++ {
+		dst[i] = c
+	}
+	return dst
 }

@@ -19,6 +19,11 @@ func (s *Session) ServerMessage(msg pgproto3.BackendMessage) (pgproto3.BackendMe
 	if s.off {
 		return nil, nil
 	}
+	// A row of a result whose masking is known touches only the server direction's own
+	// state (see Wants): no lock.
+	if m, ok := msg.(*pgproto3.DataRow); ok && s.rows != nil {
+		return s.maskRow(s.rows, m)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch m := msg.(type) {

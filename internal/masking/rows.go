@@ -150,16 +150,22 @@ func (s *Session) maskRow(rm *rowMasker, m *pgproto3.DataRow) (pgproto3.BackendM
 // be decoded and passed to ServerMessage. False means it passes unchanged, so a relay can
 // forward it as a raw frame: results with no masked column cost no decoding. It is cheap;
 // ask for every such message (the answer changes between results). Every other message
-// type of ServerInterest must always be passed to ServerMessage.
+// type of ServerInterest must always be passed to ServerMessage. Like ServerMessage, it is
+// called from the server direction.
 func (s *Session) Wants(typ byte) bool {
 	if s.off {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// The result being relayed is the server direction's own state: asking about each
+	// row of a known result takes no lock.
 	if typ == 'd' {
 		return s.copy != nil
 	}
+	if rm := s.rows; rm != nil {
+		return rm.active
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.rows == nil {
 		h := s.head()
 		if h == nil || h.kind != 'E' {

@@ -12,8 +12,8 @@ import (
 
 // Session follows one client connection: it decides each client message (Check), learns
 // what went upstream (Sent), and masks what comes back (ServerMessage). Check and Sent are
-// called from the client direction, ServerMessage from the server direction; they may run
-// concurrently.
+// called from the client direction, Wants and ServerMessage from the server direction;
+// the two directions may run concurrently, but each from one goroutine at a time.
 type Session struct {
 	e      *Engine
 	cat    catalog.Catalog
@@ -30,7 +30,7 @@ type Session struct {
 	ddl        bool                 // DDL ran in the current transaction
 	cleared    clearance
 
-	// Used by the server direction only.
+	// Used by the server direction only, without the lock.
 	rows *rowMasker
 	copy *copyMasker
 	f    *factory
