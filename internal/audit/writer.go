@@ -267,7 +267,7 @@ func (w *writer) flush(sync bool) error {
 			w.buf.Reset()
 			return err
 		}
-		if _, err := w.seg.Write(w.buf.Bytes()); err != nil {
+		if err := writeAll(w.seg, w.buf.Bytes()); err != nil {
 			if terr := w.seg.Truncate(w.done.size); terr != nil {
 				w.torn = true
 				w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
