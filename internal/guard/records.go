@@ -130,8 +130,9 @@ func dedupe(in []string) []string {
 
 // parameters copies a Bind's values for the record (the message aliases the proxy's
 // buffer). Text values are kept as text, binary ones base64. A value longer than max bytes
-// is cut to its first max bytes, with its size and hash kept whole.
-func parameters(m *pgproto3.Bind, max int) []audit.Parameter {
+// is cut to its first max bytes, with its size and hash kept whole. With redact (values
+// that may be masked data) only nulls and formats are kept.
+func parameters(m *pgproto3.Bind, max int, redact bool) []audit.Parameter {
 	out := make([]audit.Parameter, len(m.Parameters))
 	for i, v := range m.Parameters {
 		if v == nil {
@@ -139,7 +140,12 @@ func parameters(m *pgproto3.Bind, max int) []audit.Parameter {
 			continue
 		}
 		p := audit.Parameter{Binary: formatOf(m.ParameterFormatCodes, i) == 1}
-		if len(v) > max {
+		switch {
+		case redact:
+			p.Redacted = true
+			out[i] = p
+			continue
+		case len(v) > max:
 			sum := sha256.Sum256(v)
 			p.Size, p.SHA256 = int64(len(v)), hex.EncodeToString(sum[:])
 			v = v[:max]

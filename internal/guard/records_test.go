@@ -16,7 +16,7 @@ func TestParametersCappedWithSizeAndHash(t *testing.T) {
 	got := parameters(&pgproto3.Bind{
 		ParameterFormatCodes: []int16{0, 1, 0, 0},
 		Parameters:           [][]byte{[]byte(long), bin, nil, []byte("short")},
-	}, 9)
+	}, 9, false)
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	if p := got[0]; p.Value != long[:9] || p.Size != 20 || p.SHA256 != sum([]byte(long)) || p.Binary {
 		t.Errorf("long text: %+v", p)
@@ -29,5 +29,18 @@ func TestParametersCappedWithSizeAndHash(t *testing.T) {
 	}
 	if p := got[3]; p.Value != "short" || p.Size != 0 || p.SHA256 != "" {
 		t.Errorf("short value: %+v", p)
+	}
+}
+
+func TestParametersRedacted(t *testing.T) {
+	got := parameters(&pgproto3.Bind{
+		ParameterFormatCodes: []int16{1},
+		Parameters:           [][]byte{[]byte("078-05-1120"), nil},
+	}, 4096, true)
+	if p := got[0]; !p.Redacted || p.Value != "" || p.SHA256 != "" || !p.Binary {
+		t.Errorf("redacted value: %+v", p)
+	}
+	if p := got[1]; !p.Null || p.Redacted {
+		t.Errorf("null: %+v", p)
 	}
 }

@@ -170,9 +170,12 @@ func (s *session) clientMessage(msg pgproto3.FrontendMessage) error {
 	// Masking sees every message, refused or not, to follow the session's statements.
 	v := s.ms.Check(context.Background(), msg)
 	var err error
-	if v.Deny {
+	switch b, isBind := msg.(*pgproto3.Bind); {
+	case v.Deny:
 		err = s.maskingRefusal(msg, v)
-	} else {
+	case isBind && v.Sensitive:
+		err = s.bind(b, true)
+	default:
 		err = s.statement(msg)
 	}
 	s.ms.Sent(v, err != nil)
@@ -201,7 +204,7 @@ func (s *session) statement(msg pgproto3.FrontendMessage) error {
 	case *pgproto3.Parse:
 		return s.parse(m.Name, m.Query)
 	case *pgproto3.Bind:
-		return s.bind(m)
+		return s.bind(m, false)
 	case *pgproto3.Execute:
 		return s.execute(m.Portal)
 	case *pgproto3.Close:
@@ -256,13 +259,15 @@ func (s *session) parse(name, text string) error {
 	return nil
 }
 
-func (s *session) bind(m *pgproto3.Bind) error {
+// bind remembers a portal and its parameters for the Execute records; redact keeps only
+// their shape (null, format), for values that may be masked data.
+func (s *session) bind(m *pgproto3.Bind, redact bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.prepared[m.PreparedStatement]; !ok {
 		return unknownStatement(m.PreparedStatement)
 	}
-	s.portals[m.DestinationPortal] = portal{stmt: m.PreparedStatement, params: parameters(m, s.g.opts.MaxParameterBytes)}
+	s.portals[m.DestinationPortal] = portal{stmt: m.PreparedStatement, params: parameters(m, s.g.opts.MaxParameterBytes, redact)}
 	return nil
 }
 

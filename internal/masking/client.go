@@ -75,17 +75,22 @@ func (s *Session) checkCopyFromExecute(p *queryPlan, v *Verdict) {
 }
 
 // checkBind refuses binary results that a column's strategy cannot produce, when the
-// statement's columns are already known.
+// statement's columns are already known, and says whether its parameters are sensitive.
 func (s *Session) checkBind(ctx context.Context, m *pgproto3.Bind) Verdict {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stmt := s.statements[m.PreparedStatement]
 	p := &portal{name: m.DestinationPortal, stmt: stmt, formats: append([]int16(nil), m.ResultFormatCodes...)}
 	v := Verdict{pending: &pending{kind: 'B', portal: p}}
-	if stmt == nil || stmt.fields == nil {
+	if stmt == nil {
+		v.Sensitive = true // nothing known of it: its parameters may be anything
 		return v
 	}
 	sp := stmt.stmtPlan()
+	v.Sensitive = sp.sensitive
+	if stmt.fields == nil {
+		return v
+	}
 	// A factory of its own: this is the client direction, and the maskers are not run.
 	if _, err := s.buildRows(ctx, &factory{}, sp, stmt.fields, p.formats); err != nil {
 		v.deny("builtin/unmaskable-format", "masking cannot produce valid values of a result column in the requested format: "+err.Error())

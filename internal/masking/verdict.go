@@ -16,6 +16,10 @@ type Verdict struct {
 	// Risks describe inference risks the statement was allowed with: filtering, joining,
 	// grouping or sorting on masked columns lets a client learn about values it cannot see.
 	Risks []string
+	// Sensitive is set on a Bind whose statement touches columns masked for this
+	// identity: its parameter values may be masked data (a value compared with, or
+	// written to, such a column), so the audit record must not keep them.
+	Sensitive bool
 
 	pending *pending // what Sent records
 }
