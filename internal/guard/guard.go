@@ -149,6 +149,8 @@ func (g *Guard) OpenSession(ctx context.Context, info *proxy.SessionInfo) (proxy
 		s.ms = g.opts.Masking.NewSession(g.opts.Catalogs(info.Target, info.Database), s.ident.Groups)
 		if s.ms.Off() {
 			s.ms = nil // no rule applies to this identity: results pass as raw frames
+		} else {
+			s.outcomes.masked = s.ms.MaskedCells
 		}
 	}
 	g.mu.Lock()

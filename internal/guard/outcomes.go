@@ -35,21 +35,34 @@ type pending struct {
 // what is still pending at ReadyForQuery was not executed.
 type outcomes struct {
 	log Recorder
-	// sent reads the proxy's count of bytes relayed to the client (nil: sizes are not
-	// known). A result is what was sent between the previous completion, or the moment
-	// the statement was sent with nothing outstanding, and its own completion.
-	sent func() int64
+	// sent reads the proxy's count of bytes relayed to the client, masked the masking
+	// session's count of masked values (nil: not known). A result is what was counted
+	// between the previous completion, or the moment the statement was sent with nothing
+	// outstanding, and its own completion.
+	sent, masked func() int64
 
 	mu      sync.Mutex
 	queue   []pending
-	mark    int64
-	aborted bool // an extended statement failed: the rest up to ReadyForQuery is skipped
+	marks   [2]int64 // sent, masked at the start of the head's result
+	aborted bool     // an extended statement failed: the rest up to ReadyForQuery is skipped
+}
+
+// counts reads both counters (0 for one not known).
+func (o *outcomes) counts() [2]int64 {
+	var c [2]int64
+	if o.sent != nil {
+		c[0] = o.sent()
+	}
+	if o.masked != nil {
+		c[1] = o.masked()
+	}
+	return c
 }
 
 func (o *outcomes) push(p pending) {
 	o.mu.Lock()
-	if len(o.queue) == 0 && o.sent != nil {
-		o.mark = o.sent()
+	if len(o.queue) == 0 {
+		o.marks = o.counts()
 	}
 	o.queue = append(o.queue, p)
 	o.mu.Unlock()
@@ -108,23 +121,22 @@ func (o *outcomes) server(msg pgproto3.BackendMessage, session string) *classify
 func (o *outcomes) complete(session string) *classify.Classification {
 	p := o.queue[0]
 	o.queue = o.queue[1:]
-	var bytes int64
-	if o.sent != nil {
-		now := o.sent()
-		bytes, o.mark = now-o.mark, now
-	}
+	now := o.counts()
+	bytes, cells := now[0]-o.marks[0], now[1]-o.marks[1]
+	o.marks = now
 	if p.refused {
 		return nil
 	}
 	rec := &audit.Outcome{
-		Session:  session,
-		Seq:      p.seq,
-		Duration: time.Since(p.start),
-		Tag:      p.tag,
-		Rows:     p.rows,
-		Bytes:    bytes,
-		SQLState: p.sqlstate,
-		Error:    p.err,
+		Session:     session,
+		Seq:         p.seq,
+		Duration:    time.Since(p.start),
+		Tag:         p.tag,
+		Rows:        p.rows,
+		Bytes:       bytes,
+		MaskedCells: cells,
+		SQLState:    p.sqlstate,
+		Error:       p.err,
 	}
 	// Outcomes are not write-ahead: the statement record is. A failure here is the log's
 	// own (the writer reports it); the statement already ran.

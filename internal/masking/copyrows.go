@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -104,6 +105,9 @@ func (s *Session) copyRow(m *pgproto3.CopyData) (pgproto3.BackendMessage, error)
 			continue
 		}
 		masked, isNull := mk(nil, value)
+		if isNull || !bytes.Equal(masked, value) {
+			s.cells.Add(1)
+		}
 		switch {
 		case isNull:
 			out = append(out, cm.opts.Null...)

@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -138,8 +139,12 @@ func (s *Session) maskRow(rm *rowMasker, m *pgproto3.DataRow) (pgproto3.BackendM
 		var null bool
 		if s.dst, null = mask(s.dst, v); null {
 			s.vals[i] = nil
+			s.cells.Add(1)
 		} else {
 			s.vals[i] = s.dst[start:len(s.dst):len(s.dst)]
+			if !bytes.Equal(s.vals[i], v) { // a content masker leaves clean text alone
+				s.cells.Add(1)
+			}
 		}
 	}
 	s.row.Values = s.vals

@@ -3,6 +3,7 @@ package masking
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -38,6 +39,8 @@ type Session struct {
 	vals [][]byte
 	row  pgproto3.DataRow
 	data pgproto3.CopyData
+	// cells counts the values masked so far (MaskedCells); read from any goroutine.
+	cells atomic.Int64
 }
 
 // clearance caches the rules an identity sees in clear under one rule set.
@@ -102,6 +105,11 @@ func (e *Engine) NewSession(cat catalog.Catalog, groups []string) *Session {
 		prepared:   map[string]*stmtPlan{},
 	}
 }
+
+// MaskedCells is how many result values (DataRow and COPY fields) the session has masked
+// so far, from any goroutine: the difference across a result is what its audit outcome
+// reports.
+func (s *Session) MaskedCells() int64 { return s.cells.Load() }
 
 // Off reports whether the session masks nothing (no rules when it opened): the caller may
 // then skip it entirely.

@@ -29,7 +29,7 @@ func maskedParams(ctx context.Context, c *pgx.Conn) []string {
 	return out
 }
 
-// Issue 8: parameters that may be masked data are recorded as redacted, so the audit log
+// Issue 8: outcomes count masked cells, and parameters that may be masked data are recorded as redacted, so the audit log
 // is not where masked values can be read back; parameters of statements that touch no
 // masked column are kept. The whole log is searched for the raw values.
 func TestAuditRedactsMaskedParameters(t *testing.T) {
@@ -45,7 +45,31 @@ func TestAuditRedactsMaskedParameters(t *testing.T) {
 	if strings.Join(out, "\n") != "lookup ok Ada\ninsert ok 1\nplain ok 1" {
 		t.Fatalf("client: %q", out)
 	}
+	// Outcomes count the values masking rewrote: two in the first result, none in the
+	// second (NULLs and unmasked columns are not counted).
+	for _, q := range []string{"select ssn, email, name from people where id = 1", "select name, email from people where id = 2"} {
+		if out, err := w.psql(cg, q); err != nil {
+			t.Fatalf("%s: %v %s", q, err, out)
+		}
+	}
 	w.stopAgent(syscall.SIGTERM)
+	type key struct {
+		session string
+		seq     uint64
+	}
+	cells := map[string]int64{}
+	texts := map[key]string{}
+	for _, r := range w.auditRecords() {
+		if st := r.Statement; st != nil {
+			texts[key{st.Session, st.Seq}] = st.Text
+		}
+		if o := r.Outcome; o != nil {
+			cells[texts[key{o.Session, o.Seq}]] = o.MaskedCells
+		}
+	}
+	if a, b := cells["select ssn, email, name from people where id = 1"], cells["select name, email from people where id = 2"]; a != 2 || b != 0 {
+		t.Errorf("outcomes report %d and %d masked cells, want 2 and 0", a, b)
+	}
 
 	var redacted, kept int
 	for _, st := range w.auditStatements() {
