@@ -32,6 +32,9 @@ type Log struct {
 	syncMu     sync.Mutex
 	synced     atomic.Uint64
 	syncFailed atomic.Bool
+	// syncer runs the fsyncs out of the agent's scheduler (syncer.go); nil: in-process.
+	// Guarded by syncMu.
+	syncer *syncer
 
 	// The batched-sync, interval-checkpoint and deferred-write timers, guarded by mu.
 	syncTimer, cpTimer, laterTimer *time.Timer
@@ -76,6 +79,11 @@ func Open(opts Options) (*Log, error) {
 	if err := l.w.start(); err != nil {
 		l.w.release()
 		return nil, err
+	}
+	if opts.Sync != SyncNone {
+		if l.syncer, err = startSyncer(); err != nil {
+			opts.Logger.Warn("audit: no syncer helper; fsyncs run in-process", "err", err)
+		}
 	}
 	l.syncTimer = time.AfterFunc(time.Hour, l.backgroundSync)
 	l.syncTimer.Stop()
@@ -197,7 +205,7 @@ func (l *Log) syncTo(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	err = unix.Fsync(fd)
+	err = l.fsync(fd)
 	unix.Close(fd)
 	if err != nil {
 		l.syncFailed.Store(true)
@@ -207,6 +215,21 @@ func (l *Log) syncTo(seq uint64) error {
 	storeMax(&l.synced, target)
 	l.syncFailed.Store(false)
 	return nil
+}
+
+// fsync syncs fd through the syncer helper, or in-process once the helper has failed.
+// Called with syncMu held.
+func (l *Log) fsync(fd int) error {
+	if l.syncer != nil {
+		err := l.syncer.fsync(fd)
+		if !errors.Is(err, errSyncerDown) {
+			return err
+		}
+		l.w.log.Warn("audit: the syncer helper failed; fsyncs run in-process from now on", "err", err)
+		l.syncer.stop()
+		l.syncer = nil
+	}
+	return unix.Fsync(fd)
 }
 
 // backgroundSync is SyncBatched's deferred fsync. Its failure cannot be reported to the
@@ -271,15 +294,25 @@ func (l *Log) armTimers() {
 // (docs/audit.md). A second Close returns ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return ErrClosed
 	}
 	l.closed = true
 	l.syncTimer.Stop()
 	l.cpTimer.Stop()
 	l.laterTimer.Stop()
-	return l.w.close()
+	err := l.w.close()
+	l.mu.Unlock()
+	// Any fsync in flight finishes first (syncMu is taken before mu, never after); later
+	// ones see the log closed.
+	l.syncMu.Lock()
+	if l.syncer != nil {
+		l.syncer.stop()
+		l.syncer = nil
+	}
+	l.syncMu.Unlock()
+	return err
 }
 
 // Stats is a snapshot of the log's counters, exported for the agent's metrics (a rising

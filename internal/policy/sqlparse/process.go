@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/selfexec"
 )
 
 // worker is the engine's handle on one parser process.
@@ -34,19 +36,9 @@ func startWorker(o Options) (*worker, error) {
 		inW.Close()
 		return nil, err
 	}
-	cmd := &exec.Cmd{
-		// /proc/self/exe is this very binary even if the file was replaced on disk.
-		Path:   "/proc/self/exe",
-		Args:   []string{"sluice-sqlparse-worker"},
-		Env:    []string{workerEnv + "=" + workerEnvValue, limitEnv + "=" + strconv.Itoa(o.MaxBytes) + "," + strconv.FormatUint(o.MemoryLimit, 10), "GOMAXPROCS=1"},
-		Stdin:  inR,
-		Stdout: outW,
-		Stderr: &headBuffer{max: 4096},
-		SysProcAttr: &syscall.SysProcAttr{
-			// The worker must not outlive the engine.
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
+	cmd := selfexec.Command("sluice-sqlparse-worker", workerEnv+"="+workerEnvValue,
+		limitEnv+"="+strconv.Itoa(o.MaxBytes)+","+strconv.FormatUint(o.MemoryLimit, 10), "GOMAXPROCS=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, &headBuffer{max: 4096}
 	if os.Geteuid() == 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: o.UID, Gid: o.GID, Groups: []uint32{}}
 	}

@@ -13,6 +13,8 @@ import (
 
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/internal/selfexec"
 )
 
 // Environment of a worker process. The marker diverts the re-executed binary into the
@@ -25,10 +27,9 @@ const (
 )
 
 func init() {
-	if os.Getenv(workerEnv) != workerEnvValue {
-		return
+	if selfexec.Role(workerEnv, workerEnvValue) {
+		os.Exit(runWorker())
 	}
-	os.Exit(runWorker())
 }
 
 // runWorker confines this process, then answers parse requests on stdin/stdout until stdin
