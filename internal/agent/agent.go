@@ -86,7 +86,7 @@ func Run(ctx context.Context, path string, logOut io.Writer) error {
 		return err
 	}
 	a.log.Info("sluice agent running", "version", version.Version, "proxy_port", cfg.Redirect.ProxyPort,
-		"ports", cfg.Redirect.Ports, "control_socket", cfg.Agent.ControlSocket)
+		"ports", cfg.Redirect.Ports, "control_socket", cfg.Agent.ControlSocket, "procs", applyProcs(cfg))
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -367,7 +367,7 @@ func (a *Agent) reload() {
 	lvl, _ := parseLevel(cfg.Agent.LogLevel)
 	a.level.Set(lvl)
 	a.cfg.Store(cfg)
-	a.log.Info("configuration reloaded", "file", a.path)
+	a.log.Info("configuration reloaded", "file", a.path, "procs", applyProcs(cfg))
 }
 
 // drain stops accepting, lets sessions finish up to the drain timeout, then stops.

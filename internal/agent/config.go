@@ -70,6 +70,9 @@ type AgentConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// DrainTimeout bounds how long SIGTERM waits for sessions to end.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// MaxProcs caps the threads running the agent's Go code at once (GOMAXPROCS);
+	// default a quarter of the CPUs available, at least 1 (procs.go says why).
+	MaxProcs int `yaml:"max_procs"`
 }
 
 // RedirectConfig selects the connects to redirect.

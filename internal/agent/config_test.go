@@ -33,6 +33,8 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"bad tls", "targets:\n  - name: a\n    destinations: [10.0.0.5]\n    host: h\n    user: u\n    tls: prefer\n", `:6: targets[0].tls: must be verify-full, require or disable`},
 		{"metrics not loopback", "agent:\n  metrics_address: 0.0.0.0:9464\n", `:2: agent.metrics_address:`},
 		{"wrong type", "redirect:\n  proxy_port: lots\n", `:2: cannot unmarshal`},
+		{"negative max_procs", "agent:\n  pin_dir: /x\n  max_procs: -2\n", `:3: agent.max_procs: must not be negative`},
+		{"negative parameter cap", "audit:\n  max_parameter_bytes: -1\n", `:2: audit.max_parameter_bytes: must not be negative`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "sluice.yaml")

@@ -148,6 +148,9 @@ func (c *Config) validate() error {
 	if _, err := audit.ParseSyncPolicy(c.Audit.Sync); err != nil {
 		bad(c.line("audit", "sync"), "audit.sync", "%v", err)
 	}
+	if c.Agent.MaxProcs < 0 {
+		bad(c.line("agent", "max_procs"), "agent.max_procs", "must not be negative (0 means a quarter of the CPUs)")
+	}
 	if c.Audit.MaxParameterBytes < 0 {
 		bad(c.line("audit", "max_parameter_bytes"), "audit.max_parameter_bytes", "must not be negative (0 means the default, %d)", guard.DefaultMaxParameterBytes)
 	}
