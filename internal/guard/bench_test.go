@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -28,6 +29,8 @@ import (
 // audit log costs at most 5%, ratio >= 0.95).
 func BenchmarkAuditOverhead(b *testing.B) {
 	testenv.RequireRoot(b)
+	// As the agent runs by default (agent.max_procs: a quarter of the CPUs, at least 1).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4)))
 	db := testenv.Postgres(b, pglocal.Options{})
 	if out, err := exec.Command("pgbench", "-i", "-s", "2", "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
 		b.Fatalf("pgbench -i: %v\n%s", err, out)
