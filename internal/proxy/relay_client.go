@@ -60,6 +60,9 @@ func (s *session) clientMessage(typ byte, n int) error {
 	}
 	switch {
 	case typ == 'X':
+		// The client's reason comes first: once the server has the Terminate it closes
+		// the connection, and the other direction would report that as the cause.
+		s.end(nil)
 		if err := s.up.forward(typ, n); err != nil {
 			return err
 		}
