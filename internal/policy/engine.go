@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/policy/classify"
 	"github.com/sluicehq/sluice/internal/policy/sqlparse"
+	"github.com/sluicehq/sluice/internal/sqlshape"
 )
 
 // Options configure an Engine. Zero values take the defaults.
@@ -40,7 +41,7 @@ type Engine struct {
 
 // ruleState pairs a rule set with the decisions made under it, so a reload swaps both at
 // once and no decision outlives the rules that made it. Decisions are cached by exact text,
-// and by shape (shapeOf) for statements whose classification is ValueFree.
+// and by shape (internal/sqlshape) for statements whose classification is ValueFree.
 type ruleState struct {
 	rules     *RuleSet
 	decisions *lru.Cache[decisionKey, Decision]
@@ -113,13 +114,13 @@ func (e *Engine) DecideInSession(ctx context.Context, id Identity, s Session, sq
 	shapeKey := key
 	var (
 		shaped bool
-		ints   []intToken
+		ints   []sqlshape.Int
 	)
 	if cacheable {
 		if d, ok := st.decisions.Get(key); ok {
 			return d
 		}
-		if shapeKey.sql, ints, shaped = shapeOf(sql); shaped {
+		if shapeKey.sql, ints, shaped = sqlshape.Of(sql); shaped {
 			if d, ok := st.shapes.Get(shapeKey); ok {
 				return d
 			}
@@ -133,7 +134,7 @@ func (e *Engine) DecideInSession(ctx context.Context, id Identity, s Session, sq
 	d := st.rules.decide(&id, c, mask, st.rules.Default)
 	switch {
 	case !cacheable || !stable:
-	case shaped && sameShapeHolds(c, ints):
+	case shaped && sameShape(c, ints):
 		st.shapes.Add(shapeKey, d)
 	default:
 		st.decisions.Add(key, d)
@@ -170,6 +171,13 @@ func (e *Engine) classify(ctx context.Context, sql string) (*classify.Classifica
 		e.classes.Add(sql, c)
 	}
 	return c, true
+}
+
+// sameShape reports whether a decision on c serves every statement of its text's shape:
+// its classification read no constant's value, and every integer of the text is a
+// constant value in the tree, not part of the statement's structure.
+func sameShape(c *classify.Classification, ints []sqlshape.Int) bool {
+	return c.ValueFree() && sqlshape.HoldsAt(ints, c.IntConstants())
 }
 
 func transient(err error) bool {

@@ -2,12 +2,12 @@ package classify
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/sluicehq/sluice/internal/policy/sqlparse"
+	"github.com/sluicehq/sluice/internal/sqlshape"
 )
 
 // Classify classifies every statement of a parsed query string. sql must be the text that
@@ -29,8 +29,7 @@ func Classify(sql string, res *sqlparse.Result) *Classification {
 		}
 		c.Statements = append(c.Statements, st)
 	}
-	slices.Sort(q.intConsts)
-	c.intConsts = q.intConsts
+	c.intConsts = sqlshape.IntConstants(res.Tree)
 	return c
 }
 
@@ -72,7 +71,6 @@ func stmtText(sql string, raw *pg.RawStmt) string {
 type queryState struct {
 	created     map[string]bool
 	lockTimeout bool
-	intConsts   []int32 // offsets of integer constants held as values (A_Const)
 }
 
 // blocksWrites reports whether a statement takes a lock on an existing table that blocks

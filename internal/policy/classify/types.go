@@ -3,7 +3,6 @@ package classify
 import (
 	"fmt"
 	"math/bits"
-	"slices"
 	"strings"
 )
 
@@ -261,7 +260,7 @@ type Classification struct {
 
 // ValueFree reports whether the classification would be the same for every query string
 // that differs from this one only in the values of its integer constants (see also
-// IntConstantAt). The only classifications that read constant values are those of
+// IntConstants). The only classifications that read constant values are those of
 // settings (SET, set_config), and a text that did not parse says nothing about its tokens.
 // The policy engine reuses a decision for statements of the same shape only when this
 // holds, so any new reading of a constant's value must make it false.
@@ -277,12 +276,7 @@ func (c *Classification) ValueFree() bool {
 	return true
 }
 
-// IntConstantAt reports whether the tree holds an integer constant, as a value (A_Const),
-// at byte offset off of the query string; the grammar reports a negated constant at its
-// minus sign. An integer the grammar folds into the statement's structure instead (FETCH 5,
-// CACHE 5, SET STATISTICS 5) is not one: it changes the fingerprint, so statements that
-// differ in it are not of one shape to the policy engine.
-func (c *Classification) IntConstantAt(off int) bool {
-	_, found := slices.BinarySearch(c.intConsts, int32(off))
-	return found
-}
+// IntConstants are the sorted offsets of the integer constant values in the parsed tree
+// (sqlshape.IntConstants): the policy engine's check that statements of one shape parse
+// alike.
+func (c *Classification) IntConstants() []int32 { return c.intConsts }

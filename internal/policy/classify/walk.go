@@ -30,9 +30,6 @@ func (w *walker) visit(msg proto.Message) {
 		w.st.Flags |= FlagUnknownNode
 		return
 	}
-	if c, ok := msg.(*pg.A_Const); ok && c.GetIval() != nil {
-		w.q.intConsts = append(w.q.intConsts, c.GetLocation())
-	}
 	if w.handle(msg) {
 		return
 	}
