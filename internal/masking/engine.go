@@ -58,6 +58,7 @@ type targetState struct {
 
 type planKey struct {
 	sql     string
+	shape   bool // sql is a shape (internal/sqlshape), not a statement's text
 	cleared lineage.Set
 	gen     uint64 // the catalog's generation: plans depend on what it said
 }

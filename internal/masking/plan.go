@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/masking/lineage"
 	"github.com/sluicehq/sluice/internal/policy/sqlparse"
+	"github.com/sluicehq/sluice/internal/sqlshape"
 )
 
 // queryPlan is masking's decision on one query string for one set of cleared rules, and what
@@ -46,48 +47,67 @@ type copyColumn struct {
 // by content, and errors are scrubbed strictly.
 var unknownPlan = &stmtPlan{res: &lineage.Result{Kind: lineage.KindQuery}, detect: true, sensitive: true}
 
-// plan decides on a query string, from the cache when possible.
+// plan decides on a query string, from the cache when possible: by its text, or by its
+// shape when the statement differs from one planned before only in integer constants
+// (internal/sqlshape), which a client inlining its literals sends every time.
 func (e *Engine) plan(ctx context.Context, st *engineState, t *targetState, sql string, cleared lineage.Set) *queryPlan {
 	if len(st.rules.Rules) == 0 {
 		return &queryPlan{}
 	}
 	key := planKey{sql: sql, cleared: cleared, gen: t.res.cat.Generation()}
 	cacheable := len(sql) <= e.opts.MaxCachedBytes
+	shapeKey := key
+	var ints []sqlshape.Int
+	shaped := false
 	if cacheable {
 		if p, ok := t.plans.Get(key); ok {
 			return p
 		}
+		if shapeKey.sql, ints, shaped = sqlshape.Of(sql); shaped {
+			shapeKey.shape = true
+			if p, ok := t.plans.Get(shapeKey); ok {
+				return p
+			}
+		}
 	}
-	p, stable := e.planText(ctx, st, t, sql, cleared)
-	if cacheable && stable {
+	p, stable, valueFree := e.planText(ctx, st, t, sql, cleared, ints)
+	switch {
+	case !cacheable || !stable:
+	case shaped && valueFree:
+		t.plans.Add(shapeKey, p)
+	default:
 		t.plans.Add(key, p)
 	}
 	return p
 }
 
-// planText plans a query string; stable is false for failures that may not recur.
-func (e *Engine) planText(ctx context.Context, st *engineState, t *targetState, sql string, cleared lineage.Set) (p *queryPlan, stable bool) {
+// planText plans a query string; stable is false for failures that may not recur, and
+// valueFree says the plan holds for every text of the same shape: the integers ints (of
+// sqlshape.Of) are all constant values in the tree and no analysis read one.
+func (e *Engine) planText(ctx context.Context, st *engineState, t *targetState, sql string, cleared lineage.Set, ints []sqlshape.Int) (p *queryPlan, stable, valueFree bool) {
 	p = &queryPlan{}
 	parsed, err := e.opts.Parser.Parse(ctx, sql)
 	if err != nil {
 		var se *sqlparse.SyntaxError
 		p.deny("builtin/not-understood", "masking cannot follow a statement it could not parse: "+err.Error())
-		return p, errors.As(err, &se)
+		return p, errors.As(err, &se), false
 	}
+	valueFree = sqlshape.Holds(ints, parsed.Tree)
 	stable = true
 	for _, raw := range parsed.Tree.GetStmts() {
 		res, err := lineage.Analyze(ctx, t.res, raw.GetStmt())
 		if err != nil {
 			e.opts.Logger.Warn("masking: catalog lookup failed; statement refused", "err", err)
 			p.deny("builtin/catalog-unavailable", "masking could not look up the tables the statement uses: "+err.Error())
-			return p, false
+			return p, false, false
 		}
 		sp, v := st.decide(ctx, t.res, res, cleared)
 		p.stmts = append(p.stmts, sp)
 		p.merge(v)
 		stable = stable && !res.Unresolved
+		valueFree = valueFree && !res.Positional
 	}
-	return p, stable
+	return p, stable, valueFree
 }
 
 // decide applies the rules to one statement's lineage for an identity that sees the

@@ -142,6 +142,7 @@ func (a *analyzer) sortClause(s *scope, items []*pg.Node, outs []Output) {
 		}
 		n := sb.GetNode()
 		if c := n.GetAConst(); c != nil && c.GetIval() != nil {
+			a.res.Positional = true
 			if i := int(c.GetIval().GetIval()); i >= 1 && i <= len(outs) {
 				a.predicate(outs[i-1].Taint)
 			}

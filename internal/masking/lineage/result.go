@@ -57,6 +57,10 @@ type Result struct {
 	CopyFromExecute string
 	// DDL statements change the catalog: what was learned about relations is stale after.
 	DDL bool
+	// Positional: an ORDER BY item named an output column by its number, so the result
+	// depends on that integer's value; statements differing only in integers do not share
+	// it (internal/sqlshape).
+	Positional bool
 	// Unresolved: a relation or function name referred to nothing the catalog knows (yet).
 	// The analysis took it as clean, which holds only until it is created, so the result
 	// must not be cached.
