@@ -3,7 +3,6 @@ package masking
 import (
 	"context"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/masking/catalog"
@@ -15,19 +14,7 @@ import (
 func shapeVariants(shape string) []string {
 	var out []string
 	for _, n := range []string{"0", "2", "0000000042", "2147483647"} {
-		var b strings.Builder
-		quoted := false
-		for _, c := range []byte(shape) {
-			switch {
-			case c == '\'':
-				quoted = !quoted
-			case c == sqlshape.Mark && !quoted:
-				b.WriteString(n)
-				continue
-			}
-			b.WriteByte(c)
-		}
-		out = append(out, b.String())
+		out = append(out, sqlshape.With(shape, n))
 	}
 	return out
 }

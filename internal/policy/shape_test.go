@@ -2,7 +2,6 @@ package policy
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/policy/classify"
@@ -14,19 +13,7 @@ import (
 func shapeVariants(shape string) []string {
 	var out []string
 	for _, n := range []string{"0", "7", "0000000000042", "2147483647"} {
-		var b strings.Builder
-		quoted := false
-		for _, c := range []byte(shape) {
-			switch {
-			case c == '\'':
-				quoted = !quoted
-			case c == sqlshape.Mark && !quoted:
-				b.WriteString(n)
-				continue
-			}
-			b.WriteByte(c)
-		}
-		out = append(out, b.String())
+		out = append(out, sqlshape.With(shape, n))
 	}
 	return out
 }

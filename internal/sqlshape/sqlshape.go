@@ -120,6 +120,25 @@ func isDigit(c byte) bool      { return c >= '0' && c <= '9' }
 func isIdentStart(c byte) bool { return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') }
 func isIdentChar(c byte) bool  { return isIdentStart(c) || isDigit(c) }
 
+// With returns a text of the given shape with every integer n (marks inside string
+// literals are the literal's own and stay): for tests that check a cache against fresh
+// results for other statements of one shape.
+func With(shape, n string) string {
+	var b strings.Builder
+	quoted := false
+	for _, c := range []byte(shape) {
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == Mark && !quoted:
+			b.WriteString(n)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
 // Holds reports whether every integer of the text (as Of found them) is an integer constant
 // value in the parse tree of that same text.
 func Holds(ints []Int, tree *pg.ParseResult) bool {

@@ -42,6 +42,27 @@ func (w *world) auditSessionStarts() []*audit.SessionStart {
 	return out
 }
 
+// auditOutcomesByText pairs each outcome record with its statement's text (the last, if a
+// text ran more than once).
+func (w *world) auditOutcomesByText() map[string]*audit.Outcome {
+	w.t.Helper()
+	type key struct {
+		session string
+		seq     uint64
+	}
+	texts := map[key]string{}
+	out := map[string]*audit.Outcome{}
+	for _, r := range w.auditRecords() {
+		if st := r.Statement; st != nil {
+			texts[key{st.Session, st.Seq}] = st.Text
+		}
+		if o := r.Outcome; o != nil {
+			out[texts[key{o.Session, o.Seq}]] = o
+		}
+	}
+	return out
+}
+
 // auditRecords reads the world's audit log, all segments in order.
 func (w *world) auditRecords() []*audit.Record {
 	w.t.Helper()
@@ -266,19 +287,9 @@ func TestAuditOutcomeSizesResults(t *testing.T) {
 	}
 	w.stopAgent(syscall.SIGTERM)
 
-	type key struct {
-		session string
-		seq     uint64
-	}
-	texts := map[key]string{}
 	sizes := map[string]int64{}
-	for _, r := range w.auditRecords() {
-		if s := r.Statement; s != nil {
-			texts[key{s.Session, s.Seq}] = s.Text
-		}
-		if o := r.Outcome; o != nil {
-			sizes[texts[key{o.Session, o.Seq}]] = o.Bytes
-		}
+	for text, o := range w.auditOutcomesByText() {
+		sizes[text] = o.Bytes
 	}
 	// RowDescription, one DataRow, CommandComplete: the value plus some tens of bytes.
 	if b := sizes["SELECT repeat('x', 100000) AS big"]; b < 100000 || b > 100200 {

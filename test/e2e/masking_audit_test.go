@@ -53,19 +53,9 @@ func TestAuditRedactsMaskedParameters(t *testing.T) {
 		}
 	}
 	w.stopAgent(syscall.SIGTERM)
-	type key struct {
-		session string
-		seq     uint64
-	}
 	cells := map[string]int64{}
-	texts := map[key]string{}
-	for _, r := range w.auditRecords() {
-		if st := r.Statement; st != nil {
-			texts[key{st.Session, st.Seq}] = st.Text
-		}
-		if o := r.Outcome; o != nil {
-			cells[texts[key{o.Session, o.Seq}]] = o.MaskedCells
-		}
+	for text, o := range w.auditOutcomesByText() {
+		cells[text] = o.MaskedCells
 	}
 	if a, b := cells["select ssn, email, name from people where id = 1"], cells["select name, email from people where id = 2"]; a != 2 || b != 0 {
 		t.Errorf("outcomes report %d and %d masked cells, want 2 and 0", a, b)
