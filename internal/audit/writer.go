@@ -55,6 +55,7 @@ type writer struct {
 	done     chainState
 	buf      bytes.Buffer
 	enc      *json.Encoder
+	sw       segmentWriter
 	// torn: a failed write could not be cut back, so the file must be truncated before
 	// anything else is written to it.
 	torn     bool
@@ -267,7 +268,7 @@ func (w *writer) flush(sync bool) error {
 			w.buf.Reset()
 			return err
 		}
-		if err := writeAll(w.seg, w.buf.Bytes()); err != nil {
+		if err := w.sw.write(w.seg, w.buf.Bytes()); err != nil {
 			if terr := w.seg.Truncate(w.done.size); terr != nil {
 				w.torn = true
 				w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
