@@ -159,7 +159,7 @@ func BenchmarkMaskingResult(b *testing.B) {
 		}
 		cmd.Env = append(os.Environ(), clientEnv+"=masking-fetch", fetchSQLEnv+"="+p.sql, "SLUICE_E2E_DSN="+dsn)
 		agent := w.agent.cmd.Process.Pid
-		cpu := cpuTime(b, agent)
+		cpu := testenv.ProcessTreeCPU(b, agent)
 		var out []byte
 		var err error
 		if p.direct {
@@ -167,7 +167,7 @@ func BenchmarkMaskingResult(b *testing.B) {
 		} else {
 			out, err = testenv.Output(cg, cmd)
 		}
-		cpu = cpuTime(b, agent) - cpu
+		cpu = testenv.ProcessTreeCPU(b, agent) - cpu
 		f := strings.Fields(string(out))
 		if err != nil || len(f) != 5 || f[0] != "fetched" {
 			b.Fatalf("%s: %v\n%s", p.name, err, out)
