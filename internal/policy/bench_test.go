@@ -2,12 +2,11 @@ package policy
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/policy/classify"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // benchStatements are decided in BenchmarkDecide. A sql with a %d gets a new integer on
@@ -49,30 +48,7 @@ func BenchmarkDecide(b *testing.B) {
 			}
 			hit := func() { e.Decide(ctx(), id, text()) }
 			hit()
-			const rounds = 10
-			n := max(b.N/rounds, 1)
-			var coldT, hitT time.Duration
-			ratios := make([]float64, 0, rounds)
-			for range rounds {
-				c := timeN(n, cold)
-				h := timeN(n, hit)
-				coldT += c
-				hitT += h
-				ratios = append(ratios, float64(c)/float64(h))
-			}
-			total := float64(n * rounds)
-			b.ReportMetric(float64(coldT.Nanoseconds())/total, "ns/cold")
-			b.ReportMetric(float64(hitT.Nanoseconds())/total, "ns/hit")
-			slices.Sort(ratios)
-			b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "cold/hit")
+			testenv.SideBySide(b, "hit", hit, "cold", cold)
 		})
 	}
-}
-
-func timeN(n int, f func()) time.Duration {
-	start := time.Now()
-	for range n {
-		f()
-	}
-	return time.Since(start)
 }

@@ -165,3 +165,31 @@ logfile = %s
 		}
 	}
 }
+
+// SideBySide times baseF and otherF in alternating rounds of b.N/10 calls each and reports
+// each one's nanoseconds per call (ns/base, ns/other) and the median of the per-round
+// ratios other/base: on a noisy machine that is far steadier than two separate runs.
+func SideBySide(b *testing.B, base string, baseF func(), other string, otherF func()) {
+	const rounds = 10
+	n := max(b.N/rounds, 1)
+	timeN := func(f func()) time.Duration {
+		start := time.Now()
+		for range n {
+			f()
+		}
+		return time.Since(start)
+	}
+	var baseT, otherT time.Duration
+	ratios := make([]float64, 0, rounds)
+	for range rounds {
+		bt, ot := timeN(baseF), timeN(otherF)
+		baseT += bt
+		otherT += ot
+		ratios = append(ratios, float64(ot)/float64(bt))
+	}
+	total := float64(n * rounds)
+	b.ReportMetric(float64(baseT.Nanoseconds())/total, "ns/"+base)
+	b.ReportMetric(float64(otherT.Nanoseconds())/total, "ns/"+other)
+	slices.Sort(ratios)
+	b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, other+"/"+base)
+}

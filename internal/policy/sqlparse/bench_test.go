@@ -2,11 +2,11 @@ package sqlparse
 
 import (
 	"context"
-	"slices"
 	"testing"
-	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // BenchmarkParse compares, side by side in one run, parsing in this process with the cgo
@@ -36,30 +36,7 @@ func BenchmarkParse(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			const rounds = 10
-			n := max(b.N/rounds, 1)
-			var it, wt time.Duration
-			ratios := make([]float64, 0, rounds)
-			for range rounds {
-				i := timeN(n, inproc)
-				w := timeN(n, worker)
-				it += i
-				wt += w
-				ratios = append(ratios, float64(w)/float64(i))
-			}
-			total := float64(n * rounds)
-			b.ReportMetric(float64(it.Nanoseconds())/total, "ns/inprocess")
-			b.ReportMetric(float64(wt.Nanoseconds())/total, "ns/worker")
-			slices.Sort(ratios)
-			b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "worker/inprocess")
+			testenv.SideBySide(b, "inprocess", inproc, "worker", worker)
 		})
 	}
-}
-
-func timeN(n int, f func()) time.Duration {
-	start := time.Now()
-	for range n {
-		f()
-	}
-	return time.Since(start)
 }
