@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 func TestRenderEscapesClientText(t *testing.T) {
@@ -114,30 +115,12 @@ func TestTailLastRecords(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTailFollowsIntoNewSegments(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, testKey(t), func(o *Options) { o.MaxSegmentBytes = 1024 })
 	mustAppend(t, l, stmt("s", 1, "SELECT 'before'"))
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Tail(ctx, &out, []string{dir}, TailOptions{Lines: 2, Follow: true, Poll: 5 * time.Millisecond})

@@ -33,39 +33,19 @@ var testDest = netip.MustParseAddrPort("10.0.0.5:5432")
 // testCgroup is the cgroup id the static origin lookup reports.
 const testCgroup = 4242
 
-var (
-	sharedOnce sync.Once
-	sharedPG   *pglocal.Server
-	sharedErr  error
-)
+var shared testenv.SharedPostgres
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if sharedPG != nil {
-		if err := sharedPG.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the shared PostgreSQL:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // sharedPostgres returns the package's PostgreSQL (SCRAM over TCP, superuser password
 // superPassword), started on first use: most tests need one, none needs its own.
 func sharedPostgres(t testing.TB) *pglocal.Server {
 	t.Helper()
-	testenv.RequireRoot(t)
-	sharedOnce.Do(func() {
-		sharedPG, sharedErr = pglocal.Start(context.Background(), pglocal.Options{
-			HostAuth:          "scram-sha-256",
-			SuperuserPassword: superPassword,
-			Settings:          []pglocal.Setting{{Name: "max_connections", Value: "300"}},
-		})
-	})
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
-	}
-	return sharedPG
+	return shared.Get(t, pglocal.Options{
+		HostAuth:          "scram-sha-256",
+		SuperuserPassword: superPassword,
+		Settings:          []pglocal.Setting{{Name: "max_connections", Value: "300"}},
+	}, nil)
 }
 
 // listenerOrigins stands in for the kernel: connections to a registered proxy listener
@@ -101,7 +81,7 @@ type testProxy struct {
 	*Server
 	pg   *pglocal.Server
 	addr netip.AddrPort
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // startProxy starts a proxy in front of pg whose single target accepts testDest; edit
@@ -117,7 +97,7 @@ func startProxy(t testing.TB, pg *pglocal.Server, edit func(*Config)) *testProxy
 		t.Fatal(err)
 	}
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cfg := Config{
 		Targets: []Target{{
 			Name:         "test",
@@ -210,24 +190,6 @@ func pgTool(t testing.TB, stdin string, name string, args ...string) (stdout, st
 // directConnString is a libpq URL straight to pg as the superuser (password in the URL).
 func directConnString(pg *pglocal.Server, db string) string {
 	return pg.ConnString("postgres", db) + "&password=" + superPassword
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // port returns the port of an AddrPort as a string, for command-line clients.

@@ -98,7 +98,7 @@ func TestEphemeralRoleLifecycle(t *testing.T) {
 	}
 	// A second login with the same role (were its password known) is refused.
 	password, _ := s.insp.lastLease().Password.Password(t.Context())
-	_, err = pgx.Connect(t.Context(), sharedPG.ConnString(role, "postgres")+"&password="+password)
+	_, err = pgx.Connect(t.Context(), sharedPostgres(t).ConnString(role, "postgres")+"&password="+password)
 	if pgErr := pgError(t, err); pgErr.Code != "53300" {
 		t.Fatalf("second login as the ephemeral role: %s %q, want 53300 too many connections", pgErr.Code, pgErr.Message)
 	}
@@ -112,7 +112,7 @@ func TestEphemeralRoleLifecycle(t *testing.T) {
 		t.Fatalf("statements reported for the role: %q, want %q", got, want)
 	}
 
-	log, err := sharedPG.Log()
+	log, err := sharedPostgres(t).Log()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,43 +47,18 @@ CREATE ROLE sluice_admin LOGIN CREATEROLE PASSWORD 'admin-pw';
 GRANT pg_signal_backend TO sluice_admin;
 `
 
-var (
-	sharedOnce sync.Once
-	sharedPG   *pglocal.Server
-	sharedErr  error
-)
+var shared testenv.SharedPostgres
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if sharedPG != nil {
-		if err := sharedPG.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the shared PostgreSQL:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // sharedPostgres returns the package's PostgreSQL (SCRAM over TCP, every statement
 // logged), with the schema, started on first use. Tests keep apart by role prefix.
 func sharedPostgres(t testing.TB) *pglocal.Server {
 	t.Helper()
-	testenv.RequireRoot(t)
-	sharedOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		sharedPG, sharedErr = pglocal.Start(ctx, pglocal.Options{
-			HostAuth: "scram-sha-256", SuperuserPassword: superPassword, LogStatements: true,
-			Settings: []pglocal.Setting{{Name: "max_connections", Value: "200"}},
-		})
-		if sharedErr == nil {
-			sharedErr = sharedPG.Exec(ctx, schema)
-		}
-	})
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
-	}
-	return sharedPG
+	return shared.Get(t, pglocal.Options{
+		HostAuth: "scram-sha-256", SuperuserPassword: superPassword, LogStatements: true,
+		Settings: []pglocal.Setting{{Name: "max_connections", Value: "200"}},
+	}, func(pg *pglocal.Server) error { return pg.Exec(context.Background(), schema) })
 }
 
 // superuser is a connection to the test database as its superuser, for checking what the

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -74,7 +73,7 @@ type world struct {
 
 type agentProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	done chan error
 }
 
@@ -204,7 +203,7 @@ func (w *world) writeConfig(body string) {
 // startAgent runs `sluice agent` and waits until its control socket answers.
 func (w *world) startAgent() {
 	w.t.Helper()
-	p := &agentProc{cmd: exec.Command(sluiceBin, "agent", "--config", w.config), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &agentProc{cmd: exec.Command(sluiceBin, "agent", "--config", w.config), out: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatal(err)
@@ -361,21 +360,4 @@ func (r *webhookRecorder) received() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.msgs...)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
