@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/pgformat"
 	"github.com/sluicehq/sluice/internal/policy"
 )
 
@@ -139,7 +140,7 @@ func parameters(m *pgproto3.Bind, max int, redact bool) []audit.Parameter {
 			out[i] = audit.Parameter{Null: true}
 			continue
 		}
-		p := audit.Parameter{Binary: formatOf(m.ParameterFormatCodes, i) == 1}
+		p := audit.Parameter{Binary: pgformat.Of(m.ParameterFormatCodes, i) == pgformat.Binary}
 		switch {
 		case redact:
 			p.Redacted = true
@@ -158,19 +159,4 @@ func parameters(m *pgproto3.Bind, max int, redact bool) []audit.Parameter {
 		out[i] = p
 	}
 	return out
-}
-
-// formatOf applies the protocol's format-code rules: none means all text, one applies to
-// all, otherwise one per parameter.
-func formatOf(codes []int16, i int) int16 {
-	switch len(codes) {
-	case 0:
-		return 0
-	case 1:
-		return codes[0]
-	}
-	if i < len(codes) {
-		return codes[i]
-	}
-	return 0
 }

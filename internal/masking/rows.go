@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluicehq/sluice/internal/pgformat"
 )
 
 // catalogWait bounds a catalog lookup made while a result is being relayed (an origin not
@@ -44,7 +46,7 @@ func (s *Session) buildRows(ctx context.Context, f *factory, sp *stmtPlan, field
 	for i, fd := range fields {
 		format := fd.Format
 		if formats != nil {
-			format = formatOf(formats, i)
+			format = pgformat.Of(formats, i)
 		}
 		c := t.res.describe(ctx, fd.DataTypeOID, fd.TypeModifier, format == 1)
 		var m masker
@@ -77,19 +79,6 @@ func (s *Session) buildRows(ctx context.Context, f *factory, sp *stmtPlan, field
 		rm.active = rm.active || m != nil
 	}
 	return rm, nil
-}
-
-func formatOf(codes []int16, i int) int16 {
-	switch len(codes) {
-	case 0:
-		return 0
-	case 1:
-		return codes[0]
-	}
-	if i < len(codes) {
-		return codes[i]
-	}
-	return 0
 }
 
 // factory returns the session's masker factory for the rules of st (nil: those in force).
