@@ -48,6 +48,10 @@ func mustAppend(t testing.TB, l *Log, ev Event) {
 	}
 }
 
+// written writes what the log buffers (its records since the last write, which are in
+// the journal), as it would by itself within SyncWindow, for tests that read a live log.
+func written(l *Log) { l.writeDeferred() }
+
 func mustClose(t testing.TB, l *Log) {
 	t.Helper()
 	if err := l.Close(); err != nil {

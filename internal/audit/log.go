@@ -112,7 +112,9 @@ func (l *Log) Append(ev Event) error {
 		l.mu.Unlock()
 		return ErrClosed
 	}
-	err = l.w.append(&rec, time.Now().UTC())
+	// After a failed fsync the record is written and synced before it is acknowledged.
+	err = l.w.append(&rec, time.Now().UTC(), !l.syncFailed.Load())
+	l.armLater()
 	l.armTimers()
 	l.mu.Unlock()
 	if err == nil && (l.w.opts.Sync == SyncAlways || l.syncFailed.Load()) {
@@ -126,13 +128,13 @@ func (l *Log) Append(ev Event) error {
 	return nil
 }
 
-// AppendLater adds a record that need not be on disk before anything else happens (a
+// AppendLater adds a record that need not be acknowledged before anything else happens (a
 // statement's outcome, a session's start or end: the write-ahead record is the
-// statement's) without a write of its own: it goes out in the same write as the next
-// Append, or within SyncWindow when none comes. This halves the writes per statement.
-// Records keep their order and chain; a crash can lose deferred records not yet written,
-// as it can lose batched records not yet synced, and the chain then ends at the last
-// written record like after any crash.
+// statement's). It goes out with the next write, within SyncWindow. Records keep their
+// order and chain. With a journal it is kept there like an appended record; without one
+// (SyncAlways) a crash can lose deferred records not yet written, as it can lose batched
+// records not yet synced, and the chain then ends at the last written record like after
+// any crash.
 func (l *Log) AppendLater(ev Event) error {
 	rec, err := record(ev)
 	if err != nil {
@@ -147,12 +149,18 @@ func (l *Log) AppendLater(ev Event) error {
 		l.stats.failed.Add(1)
 		return err
 	}
-	if !l.laterArmed {
+	l.w.keepLater()
+	l.armLater()
+	l.stats.records.Add(1)
+	return nil
+}
+
+// armLater schedules the write of buffered records within SyncWindow. Called with mu held.
+func (l *Log) armLater() {
+	if !l.laterArmed && l.w.pending() {
 		l.laterTimer.Reset(l.w.opts.SyncWindow)
 		l.laterArmed = true
 	}
-	l.stats.records.Add(1)
-	return nil
 }
 
 // record validates ev and wraps it in a record; the writer fills in sequence, chain and time.
@@ -168,18 +176,38 @@ func record(ev Event) (Record, error) {
 	return rec, nil
 }
 
-// writeDeferred writes the deferred records no Append carried out.
+// writeDeferred writes the buffered records, SyncWindow after the first of them, and with
+// SyncBatched fsyncs them at once, so a record is on stable storage within SyncWindow
+// (plus the write and fsync) of being acknowledged. A failed write is retried after
+// checkpointRetry, or by the next Append; the journal keeps the acknowledged records
+// meanwhile.
 func (l *Log) writeDeferred() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.laterArmed = false
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
-	if err := l.w.flush(false); err != nil {
-		l.w.log.Error("audit: writing deferred records failed; they are lost", "err", err)
+	err := l.w.flush(false)
+	if err != nil {
+		l.w.log.Error("audit: writing buffered records failed; acknowledged ones stay in the journal, the rest are lost; retrying", "err", err)
+		if l.w.pending() {
+			l.laterTimer.Reset(checkpointRetry)
+			l.laterArmed = true
+		}
 	}
-	l.armTimers()
+	target := l.w.done.seq
+	l.mu.Unlock()
+	if err == nil && l.w.opts.Sync == SyncBatched {
+		if err := l.syncTo(target); err != nil {
+			l.w.log.Error("audit: background fsync failed; appends sync themselves until one succeeds", "err", err)
+		}
+	}
+	l.mu.Lock()
+	if !l.closed {
+		l.armTimers()
+	}
+	l.mu.Unlock()
 }
 
 // syncTo returns once the records up to seq are on stable storage. The fsync runs outside

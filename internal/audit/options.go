@@ -13,18 +13,20 @@ import (
 // write(2) ~1 us).
 type SyncPolicy string
 
-// The sync policies. With every policy Append returns only after the record has been
-// written to the kernel, so a crash or SIGKILL of the agent never loses an acknowledged
+// The sync policies. With every policy Append returns only after the record is in the
+// kernel's page cache (written to the segment, or copied into the journal's shared
+// mapping: journal.go), so a crash or SIGKILL of the agent never loses an acknowledged
 // record; they differ in what a power loss or kernel crash can lose.
 const (
 	// SyncAlways: Append returns after an fsync covering the record. Appenders that
 	// queue while an fsync runs share the next one (group commit).
 	SyncAlways SyncPolicy = "always"
-	// SyncBatched: Append returns after the write; an fsync covering the record follows
-	// within Options.SyncWindow. A power loss can lose at most the records acknowledged in
+	// SyncBatched: Append returns once the record is in the journal; the write and an
+	// fsync covering the record follow within Options.SyncWindow. A power loss can lose at most the records acknowledged in
 	// the last SyncWindow (plus the fsync's own duration).
 	SyncBatched SyncPolicy = "batched"
-	// SyncNone: Append returns after the write; fsync only at rotation and Close. A power
+	// SyncNone: Append returns once the record is in the journal; the write follows
+	// within Options.SyncWindow, fsync only at rotation and Close. A power
 	// loss can lose whatever the kernel had not yet written back (typically up to 30 s).
 	SyncNone SyncPolicy = "none"
 )
@@ -66,6 +68,10 @@ type Options struct {
 	// MaxSegmentBytes is the size at which the writer starts a new segment file, so
 	// shippers and retention can work file by file.
 	MaxSegmentBytes int64
+	// JournalBytes is the size of the journal that acknowledges SyncBatched and
+	// SyncNone records without a write each (journal.go); zero means
+	// DefaultJournalBytes.
+	JournalBytes int
 	// Logger receives the writer's own trouble (failed background fsyncs, repairs);
 	// nil means slog.Default().
 	Logger *slog.Logger
@@ -96,6 +102,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxSegmentBytes <= 0 {
 		o.MaxSegmentBytes = DefaultMaxSegmentBytes
+	}
+	if o.JournalBytes <= 0 {
+		o.JournalBytes = DefaultJournalBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

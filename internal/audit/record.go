@@ -79,6 +79,9 @@ type LogOpen struct {
 	// DroppedBytes is the size of the incomplete last line (a write torn by the crash)
 	// that was cut off before appending; such a line was never acknowledged.
 	DroppedBytes int64 `json:"dropped_bytes,omitempty"`
+	// Recovered is how many acknowledged records the previous writer left in its journal
+	// (not yet written to a segment when it died) that this writer appended first.
+	Recovered int `json:"recovered,omitempty"`
 	// Host and PID identify the writer, for logs shipped from many nodes.
 	Host string `json:"host,omitempty"`
 	PID  int    `json:"pid"`

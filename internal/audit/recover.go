@@ -10,8 +10,9 @@ import (
 
 // resume positions the writer after the last complete record of the log directory and
 // returns the log_open body describing how the log was found. A torn last line (the
-// previous writer died inside write(2)) is cut off: it was never acknowledged, since Append
-// acknowledges only after the whole write returned. A segment holding no complete line
+// previous writer died inside write(2)) is cut off: it was never acknowledged unless the
+// journal holds it, and the records the journal holds past the last complete line are
+// then appended (recoverJournal). A segment holding no complete line
 // (the writer died while starting it) is removed. Anything else that is not a valid record
 // stops the agent: the chain must not silently continue past damage.
 func (w *writer) resume() (*LogOpen, error) {
@@ -45,9 +46,51 @@ func (w *writer) resume() (*LogOpen, error) {
 			segs = segs[:len(segs)-1]
 			continue
 		}
+		if data, err = w.recoverJournal(last.path, data, open); err != nil {
+			return nil, err
+		}
 		return open, w.resumeFrom(last, data, segs[:len(segs)-1], open)
 	}
 	return open, nil
+}
+
+// recoverJournal appends to the last segment, whose complete lines are data, the records
+// a crash left in the journal after it (acknowledged, not yet written), syncs them, and
+// returns the segment's lines with them. Journal lines that do not continue the chain are
+// left alone and reported: they were never acknowledged (a copy cut short) or do not
+// belong to this log.
+func (w *writer) recoverJournal(path string, data []byte, open *LogOpen) ([]byte, error) {
+	lines, err := readJournal(w.opts.Dir)
+	if err != nil || len(lines) == 0 {
+		return data, err
+	}
+	tail := data[bytes.LastIndexByte(data[:len(data)-1], '\n')+1 : len(data)-1]
+	var last Record
+	if err := decodeRecord(tail, &last); err != nil {
+		return data, nil // resumeFrom reports the damaged last record
+	}
+	cont, rest := journalContinuation(lines, last.Seq, lineHash(tail))
+	if rest > 0 {
+		w.log.Warn("audit: journal lines that do not continue the log were left alone", "lines", rest)
+	}
+	if len(cont) == 0 {
+		return data, nil
+	}
+	add := append(bytes.Join(cont, []byte{'\n'}), '\n')
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(add)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, fmt.Errorf("appending the records the journal kept to %s: %w", path, err)
+	}
+	open.Recovered = len(cont)
+	w.log.Info("audit: appended the records a crash left in the journal", "file", path, "records", len(cont))
+	return append(data, add...), nil
 }
 
 // resumeFrom sets the chain state from the complete lines data of the last segment.

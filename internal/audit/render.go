@@ -52,6 +52,9 @@ func describe(rec *Record) string {
 func describeLogOpen(o *LogOpen) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "log opened by %s (pid %d), sync %s; previous writer: %s", clean(o.Host), o.PID, o.Sync, o.Previous)
+	if o.Recovered > 0 {
+		fmt.Fprintf(&b, ", appended %d records from the journal", o.Recovered)
+	}
 	if o.DroppedBytes > 0 {
 		fmt.Fprintf(&b, ", cut %d bytes of a torn last line", o.DroppedBytes)
 	}

@@ -435,6 +435,7 @@ func TestTruncatingALiveLog(t *testing.T) {
 	for i := range 10 {
 		mustAppend(t, l, stmt("s", uint64(i+1), text(i)))
 	}
+	written(l)
 	path, _ := lastSegment(t, dir)
 	lines := readLines(t, path)
 	cut := len(lines) - 3

@@ -19,9 +19,11 @@ import (
 // formatVersion is Segment.Version: the version of the record schema and chain rules.
 const formatVersion = 1
 
-// chainState is the writer's position in the chain. The writer keeps two: cur includes the
-// lines buffered for the next write, done only what is in the file, so a failed write is
-// undone by truncating the file to done.size and resetting cur to done.
+// chainState is the writer's position in the chain. The writer keeps three: cur includes
+// every line buffered for the next write, acked the buffered lines appenders were told are
+// logged (they are in the journal), done only what is in the file. A failed write is
+// undone by truncating the file to done.size; the lines past acked are dropped (their
+// appenders get the error), the acknowledged ones stay buffered for the next write.
 type chainState struct {
 	seq  uint64
 	hash [sha256.Size]byte
@@ -52,10 +54,18 @@ type writer struct {
 	segPath  string
 	segIndex uint64 // index of seg, or of the last segment while seg is nil
 	cur      chainState
+	acked    chainState
 	done     chainState
 	buf      bytes.Buffer
-	enc      *json.Encoder
-	sw       segmentWriter
+	// journal holds the buffered lines up to acked; nil with SyncAlways (every append
+	// is written and synced before it is acknowledged) or when it could not be created.
+	journal *journal
+	// stalled is set by a failed write while acknowledged lines are buffered: appends
+	// are then acknowledged only by a write of their own, so a full disk refuses
+	// statements within one SyncWindow instead of filling the journal.
+	stalled bool
+	enc     *json.Encoder
+	sw      segmentWriter
 	// torn: a failed write could not be cut back, so the file must be truncated before
 	// anything else is written to it.
 	torn     bool
@@ -89,10 +99,20 @@ func (w *writer) start() error {
 	}
 	open.Host, open.PID = w.hostname, os.Getpid()
 	open.Sync, open.Checkpoints = w.opts.Sync, w.opts.policy()
-	if err := w.append(&Record{Type: TypeLogOpen, LogOpen: open}, time.Now().UTC()); err != nil {
+	if err := w.append(&Record{Type: TypeLogOpen, LogOpen: open}, time.Now().UTC(), false); err != nil {
 		return err
 	}
-	return w.flush(true)
+	if err := w.flush(true); err != nil {
+		return err
+	}
+	if w.opts.Sync != SyncAlways {
+		// Only now: until the recovered lines and log_open were synced, the old journal
+		// was the only copy of what a crash left in it.
+		if w.journal, err = createJournal(w.opts.Dir, w.opts.JournalBytes); err != nil {
+			w.log.Warn("audit: no journal; every statement record is written on its own", "err", err)
+		}
+	}
+	return nil
 }
 
 // release closes the directory (dropping the lock) and the segment after a failed Open.
@@ -103,13 +123,35 @@ func (w *writer) release() {
 	w.dir.Close()
 }
 
-// append writes rec, preceded by whatever rotation and checkpoint the chain needs, with
-// one write(2). On error nothing of it is in the file.
-func (w *writer) append(rec *Record, now time.Time) error {
+// append adds rec, preceded by whatever rotation and checkpoint the chain needs, and
+// acknowledges it: in the journal if mayJournal, or else written with one write(2). On
+// error nothing of it is logged.
+func (w *writer) append(rec *Record, now time.Time, mayJournal bool) error {
 	if err := w.appendLater(rec, now); err != nil {
 		return err // add leaves the pending records as they were; nothing to undo
 	}
+	if mayJournal && w.journal != nil && !w.stalled && w.journal.mirror(w.buf.Bytes()) {
+		w.acked = w.cur
+		return nil
+	}
 	return w.flush(false)
+}
+
+// pending reports whether buffered lines wait for a write.
+func (w *writer) pending() bool { return w.buf.Len() > 0 }
+
+// keepLater puts the deferred lines into the journal when there is room, so that a crash
+// loses them no more than it loses an appended record.
+func (w *writer) keepLater() {
+	if w.journal != nil && !w.stalled && w.journal.mirror(w.buf.Bytes()) {
+		w.acked = w.cur
+	}
+}
+
+// dropUnacked forgets the buffered lines past acked after a failed write.
+func (w *writer) dropUnacked() {
+	w.buf.Truncate(int(w.acked.size - w.done.size))
+	w.cur = w.acked
 }
 
 // appendLater adds rec to the pending buffer without writing it (see Log.AppendLater).
@@ -185,7 +227,7 @@ func (w *writer) startSegment(now time.Time) error {
 	w.seg, w.segPath, w.segIndex = f, path, index
 	w.cur.size, w.cur.segRecords, w.cur.sealed = 0, 0, false
 	w.cur.segments++
-	w.done = w.cur
+	w.done, w.acked = w.cur, w.cur
 	hdr := &Record{Type: TypeSegment, Segment: &Segment{Index: index, Version: formatVersion, Checkpoints: w.opts.policy()}}
 	err = w.add(hdr, now)
 	if err == nil {
@@ -202,7 +244,7 @@ func (w *writer) startSegment(now time.Time) error {
 			w.log.Warn("audit: removing a segment that could not be started", "file", path, "err", rerr)
 		}
 		w.seg, w.segIndex = nil, index-1
-		w.cur, w.done = saved, saved
+		w.cur, w.acked, w.done = saved, saved, saved
 		w.buf.Reset()
 		w.torn = false
 		return err
@@ -263,24 +305,28 @@ func (w *writer) addCheckpoint(reason CheckpointReason, now time.Time) {
 // is genuinely partial: the kernel fills the file's last page, then fails with ENOSPC.)
 func (w *writer) flush(sync bool) error {
 	if w.buf.Len() > 0 {
-		if err := w.repair(); err != nil {
-			w.cur = w.done
-			w.buf.Reset()
-			return err
-		}
-		if err := w.sw.write(w.seg, w.buf.Bytes()); err != nil {
-			if terr := w.seg.Truncate(w.done.size); terr != nil {
-				w.torn = true
-				w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
+		err := w.repair()
+		if err == nil {
+			if werr := w.sw.write(w.seg, w.buf.Bytes()); werr != nil {
+				if terr := w.seg.Truncate(w.done.size); terr != nil {
+					w.torn = true
+					w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
+				}
+				err = &WriteError{Op: "write", Path: w.segPath, Err: werr}
 			}
-			w.cur = w.done
-			w.buf.Reset()
-			return &WriteError{Op: "write", Path: w.segPath, Err: err}
+		}
+		if err != nil {
+			w.dropUnacked()
+			w.stalled = w.pending()
+			return err
 		}
 		w.stats.writes.Add(1)
 		w.stats.bytes.Add(uint64(w.buf.Len()))
 		w.buf.Reset()
-		w.done = w.cur
+		w.done, w.acked, w.stalled = w.cur, w.cur, false
+		if w.journal != nil {
+			w.journal.reset()
+		}
 		w.stats.checkpoints.Store(w.done.checkpoints)
 	}
 	if !sync {
@@ -329,6 +375,9 @@ func (w *writer) close() error {
 	}
 	if serr := w.dir.Sync(); serr != nil {
 		err = errors.Join(err, serr)
+	}
+	if w.journal != nil {
+		err = errors.Join(err, w.journal.close())
 	}
 	return errors.Join(err, w.dir.Close())
 }
