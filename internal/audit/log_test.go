@@ -32,8 +32,8 @@ func TestAppendRoundTrip(t *testing.T) {
 		Decision:   DecisionAllow, Rule: "read-ok",
 		Approval: &Approval{ID: "ap-1", Approver: "alice"},
 	}
-	out := &Outcome{Session: "s1", Seq: 1, Duration: 1500 * time.Microsecond, Tag: "SELECT 1", Rows: 1, Bytes: 99, MaskedCells: 2}
-	end := &SessionEnd{Session: "s1", Duration: time.Second, Statements: 1}
+	out := &Outcome{Session: "s1", Seq: 1, Duration: Nanos(1500 * time.Microsecond), Tag: "SELECT 1", Rows: 1, Bytes: 99, MaskedCells: 2}
+	end := &SessionEnd{Session: "s1", Duration: Nanos(time.Second), Statements: 1}
 	act := &AgentAction{Actor: "uid:0", Action: "set_mode", Details: map[string]string{"cgroup": "/ci", "mode": "audit"}}
 	for _, ev := range []Event{start, st, out, end, act} {
 		mustAppend(t, l, ev)

@@ -113,5 +113,5 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) policy() CheckpointPolicy {
-	return CheckpointPolicy{Every: o.CheckpointEvery, Interval: o.CheckpointInterval}
+	return CheckpointPolicy{Every: o.CheckpointEvery, Interval: Nanos(o.CheckpointInterval)}
 }

@@ -50,8 +50,8 @@ type Record struct {
 // that would make the unsigned run longer than Every records or span Interval or more.
 // It is recorded in the log so Verify can tell a missing checkpoint from a quiet log.
 type CheckpointPolicy struct {
-	Every    int           `json:"every"`
-	Interval time.Duration `json:"interval_ns"`
+	Every    int   `json:"every"`
+	Interval Nanos `json:"interval_ns"`
 }
 
 // Segment is the first record of every segment file. It names the segment's index so

@@ -38,7 +38,7 @@ func describe(rec *Record) string {
 		return describeOutcome(rec.Outcome)
 	case rec.SessionEnd != nil:
 		e := rec.SessionEnd
-		s := fmt.Sprintf("session %s ended after %v, %d statements", clean(e.Session), e.Duration.Round(time.Millisecond), e.Statements)
+		s := fmt.Sprintf("session %s ended after %v, %d statements", clean(e.Session), time.Duration(e.Duration).Round(time.Millisecond), e.Statements)
 		if e.Error != "" {
 			s += ": " + clean(e.Error)
 		}
@@ -156,7 +156,7 @@ func describeOutcome(o *Outcome) string {
 	} else {
 		fmt.Fprintf(&b, "ok %s", clean(o.Tag))
 	}
-	fmt.Fprintf(&b, ", %d rows, %v, %d bytes", o.Rows, o.Duration.Round(time.Microsecond), o.Bytes)
+	fmt.Fprintf(&b, ", %d rows, %v, %d bytes", o.Rows, time.Duration(o.Duration).Round(time.Microsecond), o.Bytes)
 	if o.MaskedCells > 0 {
 		fmt.Fprintf(&b, ", %d cells masked", o.MaskedCells)
 	}

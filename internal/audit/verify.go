@@ -281,7 +281,7 @@ func (v *verifier) checkRun(e *entry) *Problem {
 		return &Problem{Kind: MissingCheckpoint, At: e.pos, Seq: rec.Seq,
 			Detail: fmt.Sprintf("%d records since %s without a checkpoint, but the writer signs every %d: a checkpoint was removed", v.run, since, v.policy.Every)}
 	}
-	if v.run > 1 && rec.Time.Sub(v.runStart) >= v.policy.Interval {
+	if v.run > 1 && rec.Time.Sub(v.runStart) >= time.Duration(v.policy.Interval) {
 		return &Problem{Kind: MissingCheckpoint, At: e.pos, Seq: rec.Seq,
 			Detail: fmt.Sprintf("records span %v since %s without a checkpoint, but the writer signs every %v: a checkpoint was removed", rec.Time.Sub(v.runStart), since, v.policy.Interval)}
 	}

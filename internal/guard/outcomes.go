@@ -130,7 +130,7 @@ func (o *outcomes) complete(session string) *classify.Classification {
 	rec := &audit.Outcome{
 		Session:     session,
 		Seq:         p.seq,
-		Duration:    time.Since(p.start),
+		Duration:    audit.Nanos(time.Since(p.start)),
 		Tag:         p.tag,
 		Rows:        p.rows,
 		Bytes:       bytes,

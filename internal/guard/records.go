@@ -71,7 +71,7 @@ func (s *session) endRecord(reason string) {
 		s.mu.Unlock()
 		_ = s.g.opts.Audit.AppendLater(&audit.SessionEnd{
 			Session:    s.id,
-			Duration:   time.Since(s.info.Started),
+			Duration:   audit.Nanos(time.Since(s.info.Started)),
 			Statements: n,
 			Error:      reason,
 		})
