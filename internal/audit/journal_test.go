@@ -65,12 +65,18 @@ func TestJournalKeepsAcknowledgedRecords(t *testing.T) {
 	}
 	crashed := crashCopy(t, dir)
 	key := l.w.opts.Key
+	if rep := mustVerify(t, key, crashed); rep.Pending != 3 || !strings.Contains(rep.Summary(), "3 more acknowledged records wait in the journal") {
+		t.Errorf("verify of the crashed log reports %d pending records, want 3:\n%s", rep.Pending, rep.Summary())
+	}
 	open := reopenAndVerify(t, crashed, key)
 	if open.Previous != PreviousCrashed || open.Recovered != 3 {
 		t.Errorf("log_open = %+v, want previous crashed and 3 records recovered", open)
 	}
 	if got := journalTexts(t, crashed); got != "SELECT 0,SELECT 1,SELECT 2,SELECT 3,SELECT 4,SELECT 5,SELECT 6,SELECT 7,SELECT 'after'" {
 		t.Errorf("reopened log: %s", got)
+	}
+	if rep := mustVerify(t, key, crashed); rep.Pending != 0 {
+		t.Errorf("verify after the reopen reports %d pending records", rep.Pending)
 	}
 	// Reopening again finds an empty journal.
 	if open := reopenAndVerify(t, crashed, key); open.Recovered != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,10 @@ type Report struct {
 	Unsigned uint64
 	// Closed is true when the log ends with the closing checkpoint of Log.Close.
 	Closed bool
+	// Pending counts the records in the log directory's journal that continue the chain
+	// past its last segment line: acknowledged, not yet written. A running writer writes
+	// them within its SyncWindow; after a crash the next writer appends them first.
+	Pending int
 	// Problem is nil when the log verified.
 	Problem *Problem
 }
@@ -143,6 +148,16 @@ func Verify(paths []string, opts VerifyOptions) (*Report, error) {
 		}
 	}
 	v.rep.Problem = v.finish()
+	if v.rep.Problem == nil && v.last != nil && len(paths) == 1 {
+		if st, err := os.Stat(paths[0]); err == nil && st.IsDir() {
+			lines, err := readJournal(paths[0])
+			if err != nil {
+				return nil, err
+			}
+			cont, _ := journalContinuation(lines, v.last.rec.Seq, v.last.hash)
+			v.rep.Pending = len(cont)
+		}
+	}
 	return v.rep, nil
 }
 
@@ -402,6 +417,9 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "NOTE: the log is not closed (its writer runs, or crashed) and its last %d records, after the last checkpoint, are chained but not signed: had they been cut off, this copy would not show it (see docs/audit.md)\n", r.Unsigned)
 	default:
 		b.WriteString("NOTE: the log is not closed (its writer runs, or crashed); every record is covered by a checkpoint\n")
+	}
+	if r.Pending > 0 {
+		fmt.Fprintf(&b, "NOTE: %d more acknowledged records wait in the journal, not yet in a segment: the running writer writes them within its sync window; if it crashed, the next start appends them\n", r.Pending)
 	}
 	if cp := r.LastCheckpoint; cp != nil {
 		fmt.Fprintf(&b, "anchor (keep it elsewhere; later: --expect-checkpoint): %s\n", cp.Sig)
