@@ -103,8 +103,7 @@ func Open(opts Options) (*Log, error) {
 // closed log, ErrClosed) or ErrInvalid (a malformed event). ev must not be modified until
 // Append returns.
 func (l *Log) Append(ev Event) error {
-	rec, err := record(ev)
-	if err != nil {
+	if err := checkEvent(ev); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -112,13 +111,15 @@ func (l *Log) Append(ev Event) error {
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	rec := l.w.record(ev)
 	// After a failed fsync the record is written and synced before it is acknowledged.
-	err = l.w.append(&rec, time.Now().UTC(), !l.syncFailed.Load())
+	err := l.w.append(rec, time.Now().UTC(), !l.syncFailed.Load())
+	seq := rec.Seq
 	l.armLater()
 	l.armTimers()
 	l.mu.Unlock()
 	if err == nil && (l.w.opts.Sync == SyncAlways || l.syncFailed.Load()) {
-		err = l.syncTo(rec.Seq)
+		err = l.syncTo(seq)
 	}
 	if err != nil {
 		l.stats.failed.Add(1)
@@ -136,8 +137,7 @@ func (l *Log) Append(ev Event) error {
 // records not yet synced, and the chain then ends at the last written record like after
 // any crash.
 func (l *Log) AppendLater(ev Event) error {
-	rec, err := record(ev)
-	if err != nil {
+	if err := checkEvent(ev); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -145,7 +145,7 @@ func (l *Log) AppendLater(ev Event) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if err := l.w.appendLater(&rec, time.Now().UTC()); err != nil {
+	if err := l.w.appendLater(l.w.record(ev), time.Now().UTC()); err != nil {
 		l.stats.failed.Add(1)
 		return err
 	}
@@ -163,17 +163,12 @@ func (l *Log) armLater() {
 	}
 }
 
-// record validates ev and wraps it in a record; the writer fills in sequence, chain and time.
-func record(ev Event) (Record, error) {
+// checkEvent validates ev before it is recorded.
+func checkEvent(ev Event) error {
 	if ev == nil {
-		return Record{}, errNilEvent
+		return errNilEvent
 	}
-	if err := ev.validate(); err != nil {
-		return Record{}, err
-	}
-	rec := Record{Type: ev.recordType()}
-	ev.attach(&rec)
-	return rec, nil
+	return ev.validate()
 }
 
 // writeDeferred writes the buffered records, SyncWindow after the first of them, and with

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -56,7 +55,11 @@ type writer struct {
 	cur      chainState
 	acked    chainState
 	done     chainState
-	buf      bytes.Buffer
+	buf      []byte // the encoded lines not yet written
+	// scratch is the record being appended: one per writer rather than one allocation
+	// per statement, since appends are serialised and nothing keeps a record once its
+	// line is encoded.
+	scratch Record
 	// journal holds the buffered lines up to acked; nil with SyncAlways (every append
 	// is written and synced before it is acknowledged) or when it could not be created.
 	journal *journal
@@ -64,7 +67,6 @@ type writer struct {
 	// are then acknowledged only by a write of their own, so a full disk refuses
 	// statements within one SyncWindow instead of filling the journal.
 	stalled bool
-	enc     *json.Encoder
 	sw      segmentWriter
 	// torn: a failed write could not be cut back, so the file must be truncated before
 	// anything else is written to it.
@@ -84,12 +86,6 @@ func newWriter(opts Options, dir *os.File, stats *counters, synced *atomic.Uint6
 		synced: synced,
 		log:    opts.Logger,
 	}
-	// segmentio's encoder writes the same bytes as encoding/json (TestEncoderMatchesStdlib)
-	// in about a third of the time: encoding was 8% of the agent's CPU under pgbench -S,
-	// two records per statement. Readers decode with encoding/json.
-	w.enc = json.NewEncoder(&w.buf)
-	// Statement text is full of <, > and &: keep it readable in the file.
-	w.enc.SetEscapeHTML(false)
 	w.hostname, _ = os.Hostname()
 	return w
 }
@@ -126,6 +122,13 @@ func (w *writer) release() {
 	w.dir.Close()
 }
 
+// record wraps ev in the writer's scratch record; add fills in sequence, chain and time.
+func (w *writer) record(ev Event) *Record {
+	w.scratch = Record{Type: ev.recordType()}
+	ev.attach(&w.scratch)
+	return &w.scratch
+}
+
 // append adds rec, preceded by whatever rotation and checkpoint the chain needs, and
 // acknowledges it: in the journal if mayJournal, or else written with one write(2). On
 // error nothing of it is logged.
@@ -133,7 +136,7 @@ func (w *writer) append(rec *Record, now time.Time, mayJournal bool) error {
 	if err := w.appendLater(rec, now); err != nil {
 		return err // add leaves the pending records as they were; nothing to undo
 	}
-	if mayJournal && w.journal != nil && !w.stalled && w.journal.mirror(w.buf.Bytes()) {
+	if mayJournal && w.journal != nil && !w.stalled && w.journal.mirror(w.buf) {
 		w.acked = w.cur
 		return nil
 	}
@@ -141,19 +144,19 @@ func (w *writer) append(rec *Record, now time.Time, mayJournal bool) error {
 }
 
 // pending reports whether buffered lines wait for a write.
-func (w *writer) pending() bool { return w.buf.Len() > 0 }
+func (w *writer) pending() bool { return len(w.buf) > 0 }
 
 // keepLater puts the deferred lines into the journal when there is room, so that a crash
 // loses them no more than it loses an appended record.
 func (w *writer) keepLater() {
-	if w.journal != nil && !w.stalled && w.journal.mirror(w.buf.Bytes()) {
+	if w.journal != nil && !w.stalled && w.journal.mirror(w.buf) {
 		w.acked = w.cur
 	}
 }
 
 // dropUnacked forgets the buffered lines past acked after a failed write.
 func (w *writer) dropUnacked() {
-	w.buf.Truncate(int(w.acked.size - w.done.size))
+	w.buf = w.buf[:w.acked.size-w.done.size]
 	w.cur = w.acked
 }
 
@@ -248,7 +251,7 @@ func (w *writer) startSegment(now time.Time) error {
 		}
 		w.seg, w.segIndex = nil, index-1
 		w.cur, w.acked, w.done = saved, saved, saved
-		w.buf.Reset()
+		w.buf = w.buf[:0]
 		w.torn = false
 		return err
 	}
@@ -259,12 +262,17 @@ func (w *writer) startSegment(now time.Time) error {
 // add assigns rec its place in the chain and encodes it into the buffer.
 func (w *writer) add(rec *Record, now time.Time) error {
 	rec.Seq, rec.Prev, rec.Time = w.cur.seq+1, hexHash(w.cur.hash), now
-	start := w.buf.Len()
-	if err := w.enc.Encode(rec); err != nil {
-		w.buf.Truncate(start)
+	start := len(w.buf)
+	// segmentio's encoder writes the same bytes as encoding/json (TestEncoderMatchesStdlib)
+	// in about a third of the time: encoding was 8% of the agent's CPU under pgbench -S,
+	// two records per statement. Readers decode with encoding/json. Map keys sorted, as
+	// encoding/json does; no HTML escaping, since statement text is full of <, > and &.
+	buf, err := json.Append(w.buf, rec, json.SortMapKeys)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	line := w.buf.Bytes()[start : w.buf.Len()-1] // Encode ends every value with '\n'
+	line := buf[start:]
+	w.buf = append(buf, '\n')
 	w.cur.seq, w.cur.hash = rec.Seq, lineHash(line)
 	w.cur.size += int64(len(line) + 1)
 	w.cur.segRecords++
@@ -307,10 +315,10 @@ func (w *writer) addCheckpoint(reason CheckpointReason, now time.Time) {
 // chain state reset, so no partial line is ever followed by more. (On a full tmpfs a write
 // is genuinely partial: the kernel fills the file's last page, then fails with ENOSPC.)
 func (w *writer) flush(sync bool) error {
-	if w.buf.Len() > 0 {
+	if len(w.buf) > 0 {
 		err := w.repair()
 		if err == nil {
-			if werr := w.sw.write(w.seg, w.buf.Bytes()); werr != nil {
+			if werr := w.sw.write(w.seg, w.buf); werr != nil {
 				if terr := w.seg.Truncate(w.done.size); terr != nil {
 					w.torn = true
 					w.log.Error("audit: cannot cut back a failed write; appends fail until it can", "file", w.segPath, "err", terr)
@@ -324,8 +332,8 @@ func (w *writer) flush(sync bool) error {
 			return err
 		}
 		w.stats.writes.Add(1)
-		w.stats.bytes.Add(uint64(w.buf.Len()))
-		w.buf.Reset()
+		w.stats.bytes.Add(uint64(len(w.buf)))
+		w.buf = w.buf[:0]
 		w.done, w.acked, w.stalled = w.cur, w.cur, false
 		if w.journal != nil {
 			w.journal.reset()
