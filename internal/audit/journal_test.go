@@ -234,3 +234,18 @@ func TestFullDiskWithJournal(t *testing.T) {
 		t.Errorf("%d acknowledged records are missing from the log", len(acked))
 	}
 }
+
+// A writer with SyncAlways has no journal: it still appends what a batched writer's crash
+// left in one, then removes the file.
+func TestAlwaysRecoversThenRemovesTheJournal(t *testing.T) {
+	l, dir := liveLogWithJournal(t)
+	crashed := crashCopy(t, dir)
+	reopened := openLog(t, crashed, l.w.opts.Key, func(o *Options) { o.Sync = SyncAlways })
+	mustClose(t, reopened)
+	if got := journalTexts(t, crashed); got != "SELECT 0,SELECT 1,SELECT 2,SELECT 3,SELECT 4,SELECT 5,SELECT 6,SELECT 7" {
+		t.Errorf("reopened log: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(crashed, journalName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the journal is still there: %v", err)
+	}
+}

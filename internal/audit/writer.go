@@ -104,12 +104,16 @@ func (w *writer) start() error {
 	if err := w.flush(true); err != nil {
 		return err
 	}
-	if w.opts.Sync != SyncAlways {
-		// Only now: until the recovered lines and log_open were synced, the old journal
-		// was the only copy of what a crash left in it.
-		if w.journal, err = createJournal(w.opts.Dir, w.opts.JournalBytes); err != nil {
-			w.log.Warn("audit: no journal; every statement record is written on its own", "err", err)
+	// Only now: until the recovered lines and log_open were synced, the old journal was
+	// the only copy of what a crash left in it.
+	if w.opts.Sync == SyncAlways {
+		if err := os.Remove(filepath.Join(w.opts.Dir, journalName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.log.Warn("audit: removing the journal of an earlier writer", "err", err)
 		}
+		return nil
+	}
+	if w.journal, err = createJournal(w.opts.Dir, w.opts.JournalBytes); err != nil {
+		w.log.Warn("audit: no journal; every statement record is written on its own", "err", err)
 	}
 	return nil
 }
