@@ -12,30 +12,10 @@ import (
 	"time"
 )
 
-// crashCopy copies the files of a live log's directory, as a SIGKILL would leave them
-// (the journal is a shared mapping: the file shows what the writer copied into it), to a
-// new directory, so the copy can be reopened while the original stays open.
-func crashCopy(t *testing.T, dir string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 // liveLogWithJournal returns a log whose segment holds 5 statements and whose journal
 // holds 3 more, acknowledged but not written (the sync window never ends on its own).
+// copyDir of its directory is what a SIGKILL would leave: the journal is a shared
+// mapping, so its file shows what the writer copied into it.
 func liveLogWithJournal(t *testing.T) (*Log, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -63,7 +43,7 @@ func TestJournalKeepsAcknowledgedRecords(t *testing.T) {
 	if got := journalTexts(t, dir); got != "SELECT 0,SELECT 1,SELECT 2,SELECT 3,SELECT 4" {
 		t.Fatalf("segment before the crash: %s", got)
 	}
-	crashed := crashCopy(t, dir)
+	crashed := copyDir(t, dir)
 	key := l.w.opts.Key
 	if rep := mustVerify(t, key, crashed); rep.Pending != 3 || !strings.Contains(rep.Summary(), "3 more acknowledged records wait in the journal") {
 		t.Errorf("verify of the crashed log reports %d pending records, want 3:\n%s", rep.Pending, rep.Summary())
@@ -90,7 +70,7 @@ func TestJournalIgnoresTornCopy(t *testing.T) {
 	for _, where := range []string{"start", "middle", "end"} {
 		t.Run(where, func(t *testing.T) {
 			l, dir := liveLogWithJournal(t)
-			crashed := crashCopy(t, dir)
+			crashed := copyDir(t, dir)
 			path := filepath.Join(crashed, journalName)
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -120,7 +100,7 @@ func TestJournalIgnoresTornCopy(t *testing.T) {
 func TestJournalFromAnotherLogIsIgnored(t *testing.T) {
 	_, dir := liveLogWithJournal(t)
 	other, otherDir := liveLogWithJournal(t)
-	crashed := crashCopy(t, dir)
+	crashed := copyDir(t, dir)
 	data, err := os.ReadFile(filepath.Join(otherDir, journalName))
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +219,7 @@ func TestFullDiskWithJournal(t *testing.T) {
 // left in one, then removes the file.
 func TestAlwaysRecoversThenRemovesTheJournal(t *testing.T) {
 	l, dir := liveLogWithJournal(t)
-	crashed := crashCopy(t, dir)
+	crashed := copyDir(t, dir)
 	reopened := openLog(t, crashed, l.w.opts.Key, func(o *Options) { o.Sync = SyncAlways })
 	mustClose(t, reopened)
 	if got := journalTexts(t, crashed); got != "SELECT 0,SELECT 1,SELECT 2,SELECT 3,SELECT 4,SELECT 5,SELECT 6,SELECT 7" {
