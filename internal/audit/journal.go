@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +31,8 @@ type journal struct {
 	f    *os.File
 	mem  []byte
 	used int // bytes of mem holding pending lines
+	// faulted is set once accessing mem faulted; the journal is not used again.
+	faulted bool
 }
 
 // journalName is the journal's file name in the log directory. It does not end in
@@ -61,20 +64,43 @@ func createJournal(dir string, size int) (*journal, error) {
 }
 
 // mirror makes the journal hold pending, the writer's buffered lines, of which it already
-// holds the first j.used bytes. It reports false, changing nothing, when they do not fit.
+// holds the first j.used bytes. It reports false, changing nothing, when they do not fit,
+// and false for good once the mapping faulted (faulted).
 func (j *journal) mirror(pending []byte) bool {
-	if len(pending) > len(j.mem) {
+	if len(pending) > len(j.mem) || j.faulted {
 		return false
 	}
-	copy(j.mem[j.used:], pending[j.used:])
-	j.used = len(pending)
-	return true
+	return j.touch(func() {
+		copy(j.mem[j.used:], pending[j.used:])
+		j.used = len(pending)
+	})
 }
 
 // reset empties the journal once its lines are in the segment.
 func (j *journal) reset() {
-	clear(j.mem[:j.used])
-	j.used = 0
+	j.touch(func() {
+		clear(j.mem[:j.used])
+		j.used = 0
+	})
+}
+
+// touch runs f, which accesses the mapping, and reports whether it completed. A mapping
+// faults (SIGBUS) when its file was cut shorter behind the writer's back; that must cost
+// the journal, not the agent: the writer then writes every record on its own, and the
+// records it buffered are written by the next write as always.
+func (j *journal) touch(f func()) (ok bool) {
+	if j.faulted {
+		return false
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			j.faulted = true
+			ok = false
+		}
+	}()
+	f()
+	return true
 }
 
 // close unmaps and closes the journal; the file stays, empty, for the next writer.

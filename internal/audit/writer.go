@@ -140,11 +140,29 @@ func (w *writer) append(rec *Record, now time.Time, mayJournal bool) error {
 	if err := w.appendLater(rec, now); err != nil {
 		return err // add leaves the pending records as they were; nothing to undo
 	}
-	if mayJournal && w.journal != nil && !w.stalled && w.journal.mirror(w.buf) {
-		w.acked = w.cur
+	if mayJournal && w.acknowledge() {
 		return nil
 	}
 	return w.flush(false)
+}
+
+// acknowledge copies the buffered lines into the journal, which makes them acknowledged,
+// and reports whether it could.
+func (w *writer) acknowledge() bool {
+	if w.journal == nil || w.stalled {
+		return false
+	}
+	if w.journal.mirror(w.buf) {
+		w.acked = w.cur
+		return true
+	}
+	if w.journal.faulted {
+		w.log.Error("audit: the journal's file was cut short under the writer; from now on every record is written on its own",
+			"file", filepath.Join(w.opts.Dir, journalName))
+		_ = w.journal.close()
+		w.journal = nil
+	}
+	return false
 }
 
 // pending reports whether buffered lines wait for a write.
@@ -153,9 +171,7 @@ func (w *writer) pending() bool { return len(w.buf) > 0 }
 // keepLater puts the deferred lines into the journal when there is room, so that a crash
 // loses them no more than it loses an appended record.
 func (w *writer) keepLater() {
-	if w.journal != nil && !w.stalled && w.journal.mirror(w.buf) {
-		w.acked = w.cur
-	}
+	w.acknowledge()
 }
 
 // dropUnacked forgets the buffered lines past acked after a failed write.
