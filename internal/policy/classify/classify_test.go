@@ -133,6 +133,16 @@ func TestClassificationDetails(t *testing.T) {
 			objects: []Object{{"relation", "", "t", ActInsert}, {"relation", "", "u", ActSelect}},
 			lock:    LockRowExclusive,
 		},
+		// The VALUES of an INSERT reads nothing (pgaudit: WRITE), a query inside it does.
+		"INSERT INTO h (a, t) VALUES (1, CURRENT_TIMESTAMP)": {
+			command: "INSERT", class: ClassWrite, classes: ClassWrite,
+			objects: []Object{{"relation", "", "h", ActInsert}}, lock: LockRowExclusive,
+		},
+		"INSERT INTO h (a) VALUES ((SELECT max(a) FROM u))": {
+			command: "INSERT", class: ClassWrite, classes: ClassRead | ClassWrite,
+			objects: []Object{{"relation", "", "h", ActInsert}, {"relation", "", "u", ActSelect}},
+			funcs: []string{"max"}, lock: LockRowExclusive,
+		},
 		"CREATE VIEW v AS SELECT lower(x) FROM s.secret": {
 			command: "CREATE VIEW", class: ClassDDL, classes: ClassDDL | ClassRead,
 			objects: []Object{{"relation", "", "v", ActDDL}, {"relation", "s", "secret", ActSelect}},

@@ -177,7 +177,11 @@ func (w *walker) unbounded(where *pg.Node) {
 }
 
 func (w *walker) selectStmt(n *pg.SelectStmt) {
-	w.command("SELECT", ClassRead)
+	// The VALUES of an INSERT reads nothing by itself (pgaudit: WRITE); a query in it is
+	// a select of its own, and the relations it reads make the class READ.
+	if w.top() || len(n.GetValuesLists()) == 0 {
+		w.command("SELECT", ClassRead)
+	}
 	w.lock(LockAccessShare)
 	if len(n.GetLockingClause()) > 0 {
 		w.lock(LockRowShare)
