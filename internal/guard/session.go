@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/masking"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/policy"
+	"github.com/sluicehq/sluice/internal/policy/classify"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/roles"
 )
@@ -60,6 +61,8 @@ type session struct {
 	ms *masking.Session
 	// held is set while a message waited for an approver (excluded from the overhead).
 	held bool
+	// classified caches what the statement records say of each classification (records.go).
+	classified map[*classify.Classification]classified
 }
 
 // prepared is a statement the client prepared (Parse), with the decision taken on it.
@@ -310,8 +313,9 @@ func (s *session) record(text string, proto audit.Protocol, params []audit.Param
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
+	cl := s.classifiedOf(d.Classification)
 	s.mu.Unlock()
-	rec := statementRecord(s.id, seq, text, proto, params, d, !s.enforce)
+	rec := statementRecord(s.id, seq, text, proto, params, d, cl, !s.enforce)
 	var refusal *proxy.Error
 	switch {
 	case !s.enforce:

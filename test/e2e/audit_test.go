@@ -180,9 +180,35 @@ func TestAuditCompleteUnderLoad(t *testing.T) {
 
 	w.checkEveryLoggedStatementAudited()
 	var denied []string
+	// pgbench's statements, each run thousands of times: every record carries the
+	// pgaudit class, the command and the objects, however often the statement repeats.
+	want := map[string]string{
+		"UPDATE pgbench_accounts": "WRITE UPDATE [relation:pgbench_accounts]",
+		"SELECT abalance FROM":    "READ SELECT [relation:pgbench_accounts]",
+		"INSERT INTO pgbench_his": "WRITE INSERT [relation:pgbench_history]",
+	}
+	seen := map[string]int{}
 	for _, s := range w.auditStatements() {
 		if s.Decision == audit.DecisionDeny {
 			denied = append(denied, s.Rule)
+		}
+		for prefix, shape := range want {
+			if !strings.HasPrefix(s.Text, prefix) {
+				continue
+			}
+			seen[prefix]++
+			var objects []string
+			for _, o := range s.Objects {
+				objects = append(objects, o.Type+":"+o.Name)
+			}
+			if got := fmt.Sprintf("%s %s %v", s.Class, s.Command, objects); got != shape {
+				t.Fatalf("record of %q says %s, want %s", s.Text, got, shape)
+			}
+		}
+	}
+	for prefix := range want {
+		if seen[prefix] < 100 {
+			t.Errorf("%d records of %q, want pgbench's thousands", seen[prefix], prefix)
 		}
 	}
 	if len(denied) != 1 {
