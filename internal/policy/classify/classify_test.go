@@ -141,7 +141,7 @@ func TestClassificationDetails(t *testing.T) {
 		"INSERT INTO h (a) VALUES ((SELECT max(a) FROM u))": {
 			command: "INSERT", class: ClassWrite, classes: ClassRead | ClassWrite,
 			objects: []Object{{"relation", "", "h", ActInsert}, {"relation", "", "u", ActSelect}},
-			funcs: []string{"max"}, lock: LockRowExclusive,
+			funcs:   []string{"max"}, lock: LockRowExclusive,
 		},
 		"CREATE VIEW v AS SELECT lower(x) FROM s.secret": {
 			command: "CREATE VIEW", class: ClassDDL, classes: ClassDDL | ClassRead,
