@@ -22,12 +22,13 @@ const (
 	// queue while an fsync runs share the next one (group commit).
 	SyncAlways SyncPolicy = "always"
 	// SyncBatched: Append returns once the record is in the journal; the write and an
-	// fsync covering the record follow within Options.SyncWindow. A power loss can lose at most the records acknowledged in
-	// the last SyncWindow (plus the fsync's own duration).
+	// fsync covering the record follow within Options.SyncWindow. A power loss can lose
+	// at most the records acknowledged in the last SyncWindow (plus the write's and the
+	// fsync's own duration).
 	SyncBatched SyncPolicy = "batched"
 	// SyncNone: Append returns once the record is in the journal; the write follows
-	// within Options.SyncWindow, fsync only at rotation and Close. A power
-	// loss can lose whatever the kernel had not yet written back (typically up to 30 s).
+	// within Options.SyncWindow, fsync only at rotation and Close. A power loss can lose
+	// whatever the kernel had not yet written back (typically up to 30 s).
 	SyncNone SyncPolicy = "none"
 )
 
@@ -57,7 +58,8 @@ type Options struct {
 	Key ed25519.PrivateKey
 	// Sync is the fsync policy; empty means SyncBatched.
 	Sync SyncPolicy
-	// SyncWindow bounds how long SyncBatched leaves written records unsynced.
+	// SyncWindow bounds how long an acknowledged record waits for its write (and, with
+	// SyncBatched, its fsync).
 	SyncWindow time.Duration
 	// CheckpointEvery and CheckpointInterval bound the unsigned run: a checkpoint is
 	// written before a record that would make it longer than CheckpointEvery records or
