@@ -17,6 +17,9 @@ type collector struct {
 	a *Agent
 
 	connects, mapEntries, sessions *prometheus.Desc
+	// The audit log's counters (audit.Stats); a rising failed count is a full or
+	// failing disk refusing statements.
+	auditRecords, auditWrites, auditSyncs, auditCheckpoints, auditBytes *prometheus.Desc
 }
 
 func newCollector(a *Agent) *collector {
@@ -28,6 +31,16 @@ func newCollector(a *Agent) *collector {
 			"Entries in the kernel's origin maps.", []string{"map"}, nil),
 		sessions: prometheus.NewDesc("sluice_sessions",
 			"Client sessions being relayed, by the mode of their cgroup.", []string{"mode"}, nil),
+		auditRecords: prometheus.NewDesc("sluice_audit_records_total",
+			"Audit records appended, by result: failed ones refused their statement (58030), e.g. on a full disk.", []string{"result"}, nil),
+		auditWrites: prometheus.NewDesc("sluice_audit_writes_total",
+			"write(2) calls on audit segments; records are batched per sync window.", nil, nil),
+		auditSyncs: prometheus.NewDesc("sluice_audit_fsyncs_total",
+			"fsync(2) calls on audit segments.", nil, nil),
+		auditCheckpoints: prometheus.NewDesc("sluice_audit_checkpoints_total",
+			"Signed checkpoints written since the agent started.", nil, nil),
+		auditBytes: prometheus.NewDesc("sluice_audit_bytes_total",
+			"Bytes written to audit segments.", nil, nil),
 	}
 }
 
@@ -36,6 +49,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.connects
 	ch <- c.mapEntries
 	ch <- c.sessions
+	if c.a.audit != nil {
+		ch <- c.auditRecords
+		ch <- c.auditWrites
+		ch <- c.auditSyncs
+		ch <- c.auditCheckpoints
+		ch <- c.auditBytes
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -53,6 +73,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for mode, n := range byMode {
 		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(n), mode)
+	}
+	if c.a.audit != nil {
+		st := c.a.audit.Stats()
+		ch <- prometheus.MustNewConstMetric(c.auditRecords, prometheus.CounterValue, float64(st.Records), "written")
+		ch <- prometheus.MustNewConstMetric(c.auditRecords, prometheus.CounterValue, float64(st.Failed), "failed")
+		ch <- prometheus.MustNewConstMetric(c.auditWrites, prometheus.CounterValue, float64(st.Writes))
+		ch <- prometheus.MustNewConstMetric(c.auditSyncs, prometheus.CounterValue, float64(st.Syncs))
+		ch <- prometheus.MustNewConstMetric(c.auditCheckpoints, prometheus.CounterValue, float64(st.Checkpoints))
+		ch <- prometheus.MustNewConstMetric(c.auditBytes, prometheus.CounterValue, float64(st.Bytes))
 	}
 }
 

@@ -182,6 +182,18 @@ func TestMetricsMoveUnderLoad(t *testing.T) {
 	if n := w.metric(`sluice_statement_overhead_seconds_count`); n < 5 {
 		t.Errorf("statement overhead observations: %v, want >= 5", n)
 	}
+	// Five sessions: a start, a statement, an outcome and an end each, written within
+	// the sync window.
+	time.Sleep(50 * time.Millisecond)
+	if n := w.metric(`sluice_audit_records_total{result="written"}`); n < 20 {
+		t.Errorf("audit records written: %v, want >= 20", n)
+	}
+	if n := w.metric(`sluice_audit_records_total{result="failed"}`); n != 0 {
+		t.Errorf("audit records failed: %v", n)
+	}
+	if w.metric(`sluice_audit_writes_total`) < 1 || w.metric(`sluice_audit_fsyncs_total`) < 1 || w.metric(`sluice_audit_bytes_total`) < 1000 {
+		t.Error("the audit log's writes, fsyncs or bytes did not move")
+	}
 }
 
 // metric scrapes the endpoint with curl, as an operator would, and reads one sample.

@@ -304,6 +304,10 @@ func TestAuditFullDiskRefusesStatements(t *testing.T) {
 	}
 
 	t.Logf("%d statements ran on the full disk (their records in the journal) before it showed", len(ran))
+	// What an operator alerts on.
+	if n := w.metric(`sluice_audit_records_total{result="failed"}`); n < float64(len(refused)) {
+		t.Errorf("failed audit records counted: %v, want >= %d", n, len(refused))
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
