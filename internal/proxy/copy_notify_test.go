@@ -2,14 +2,14 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestCopyFrom loads rows with pgx's CopyFrom (binary COPY FROM STDIN) through the proxy.
@@ -46,30 +46,19 @@ func TestCopyToLarge(t *testing.T) {
 	p := startProxy(t, sharedPostgres(t), nil)
 	const sql = "copy (select g, repeat(md5(g::text), 3) from generate_series(1, 1000000) g) to stdout"
 	digest := func(conn *pgx.Conn) (string, int64) {
-		h := &countingHash{Hash: sha256.New()}
+		h := testenv.NewDigest()
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		if _, err := conn.PgConn().CopyTo(ctx, h, sql); err != nil {
 			t.Fatal(err)
 		}
-		return fmt.Sprintf("%x", h.Sum(nil)), h.n
+		return h.Sum(), h.N
 	}
 	got, size := digest(p.connect(t))
 	want, _ := digest(p.direct(t))
 	if got != want || size < 100e6 {
 		t.Fatalf("COPY TO via proxy: %d bytes, sha256 %s; direct sha256 %s", size, got, want)
 	}
-}
-
-// countingHash hashes what is written to it and counts the bytes.
-type countingHash struct {
-	hash.Hash
-	n int64
-}
-
-func (h *countingHash) Write(p []byte) (int, error) {
-	h.n += int64(len(p))
-	return h.Hash.Write(p)
 }
 
 // TestListenNotifyNoticeParameterStatus checks the asynchronous server messages:

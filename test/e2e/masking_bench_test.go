@@ -21,14 +21,7 @@ import (
 // wideSchema is the benchmark's result: 1,000,000 rows of 10 columns (integers, text,
 // numeric, a date), twice: "wide", whose ssn and email columns are masked, and
 // "wide_clear", the same rows under no rule.
-const wideSchema = `
-CREATE TABLE wide (id int, a int, b int, c text, d text, e numeric, f date, g text, ssn text, email text);
-INSERT INTO wide SELECT i, i * 2, i % 1000, 'text value ' || i, md5(i::text), i / 3.0,
-	date '2024-01-01' + i % 365, 'constant',
-	lpad((i % 900)::text, 3, '1') || '-' || lpad((i % 99)::text, 2, '0') || '-' || lpad((i % 9999)::text, 4, '0'),
-	'user' || i || '@example.com'
-	FROM generate_series(1, 1000000) i;
-CREATE TABLE wide_clear AS TABLE wide;
+const wideSchema = testenv.WideTable + `CREATE TABLE wide_clear AS TABLE wide;
 VACUUM ANALYZE wide;
 VACUUM ANALYZE wide_clear;
 `

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/guard"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // Issue 3, acceptance 1 and 2, through the real agent and the real redirect: pgx in an
@@ -352,20 +352,9 @@ func tableDigest(ctx context.Context, c *pgx.Conn, table, step string) string {
 
 // copyDigest runs a COPY TO STDOUT and returns the size and sha256 of what it sent.
 func copyDigest(ctx context.Context, c *pgx.Conn, sql string) (int64, string, error) {
-	h := &sizedHash{Hash: sha256.New()}
+	h := testenv.NewDigest()
 	_, err := c.PgConn().CopyTo(ctx, h, sql)
-	return h.n, fmt.Sprintf("%x", h.Sum(nil)), err
-}
-
-// sizedHash hashes what is written to it and counts the bytes.
-type sizedHash struct {
-	hash.Hash
-	n int64
-}
-
-func (h *sizedHash) Write(p []byte) (int, error) {
-	h.n += int64(len(p))
-	return h.Hash.Write(p)
+	return h.N, h.Sum(), err
 }
 
 // pgxNotify listens on the scenario's session and receives notifications from another
