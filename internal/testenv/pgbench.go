@@ -83,6 +83,24 @@ func ProcessCPU(t testing.TB, pid int) (time.Duration, bool) {
 	return time.Duration(ticks) * 10 * time.Millisecond, true
 }
 
+// HelperCPU is the CPU time used by the children of process pid that run as helper role
+// (their argv[0], as selfexec names them), alive now.
+func HelperCPU(t testing.TB, pid int, role string) time.Duration {
+	var total time.Duration
+	for _, child := range ChildPIDs(pid) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if argv0, _, _ := bytes.Cut(cmdline, []byte{0}); string(argv0) == role {
+			if cpu, ok := ProcessCPU(t, child); ok {
+				total += cpu
+			}
+		}
+	}
+	return total
+}
+
 // ChildPIDs lists the children of every thread of process pid.
 func ChildPIDs(pid int) []int {
 	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
