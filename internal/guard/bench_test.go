@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/pglocal"
 	"github.com/sluicehq/sluice/internal/policy"
+	"github.com/sluicehq/sluice/internal/policy/sqlparse"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/testenv"
 )
@@ -27,6 +28,8 @@ import (
 // discards records. Each round runs both, in alternating order; the median of the
 // per-round TPS ratios is reported (target: the audit log costs at most 5%, ratio >=
 // 0.95), which is far steadier on a noisy 2-core machine than a ratio of two medians.
+// pgbench connects as libpq does by default (sslmode=prefer), so the client leg is TLS in
+// both arms; BenchmarkLayers has the same comparison without TLS.
 // SLUICE_BENCH_ROUNDS (default 8) and SLUICE_BENCH_SECONDS (default 2) adjust it.
 func BenchmarkAuditOverhead(b *testing.B) {
 	testenv.RequireRoot(b)
@@ -41,22 +44,9 @@ func BenchmarkAuditOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer engine.Close()
-	dir := b.TempDir()
-	if err := audit.WriteKeyPair(dir+"/k", dir+"/k.pub"); err != nil {
-		b.Fatal(err)
-	}
-	key, err := audit.LoadPrivateKey(dir + "/k")
-	if err != nil {
-		b.Fatal(err)
-	}
-	log, err := audit.Open(audit.Options{Dir: dir + "/audit", Key: key, Sync: audit.SyncBatched, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer log.Close()
-
-	audited := startBenchProxy(b, db, engine, log)
-	discarded := startBenchProxy(b, db, engine, discard{})
+	log := benchLog(b)
+	audited := startBenchProxy(b, db, benchGuard(b, engine, log))
+	discarded := startBenchProxy(b, db, benchGuard(b, engine, discard{}))
 	rounds := testenv.BenchSetting(b, "SLUICE_BENCH_ROUNDS", 8)
 	seconds := testenv.BenchSetting(b, "SLUICE_BENCH_SECONDS", 2)
 	// run returns the TPS through p and the proxies' CPU per transaction, which is
@@ -65,7 +55,7 @@ func BenchmarkAuditOverhead(b *testing.B) {
 	run := func(p *benchProxy) (tps, cpu float64) {
 		cpuNow := func() time.Duration {
 			own, _ := testenv.ProcessCPU(b, os.Getpid())
-			return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole)
+			return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole) + testenv.HelperCPU(b, os.Getpid(), sqlparse.WorkerRole)
 		}
 		before := cpuNow()
 		tps, txns := pgbench(b, p.port, seconds)
@@ -95,9 +85,82 @@ func BenchmarkAuditOverhead(b *testing.B) {
 	b.ReportMetric(float64(st.Writes)/float64(st.Records), "writes/record")
 }
 
-type benchProxy struct{ port int }
+// BenchmarkLayers takes the gap between sluice and pgbouncer apart. pgbench -S runs
+// directly, through in-process proxies that each add one layer, and through pgbouncer
+// (session mode), side by side (testenv.ComparePgbenchSelect says how):
+//
+//   - relay: the proxy core with no Inspector, relaying every message;
+//   - guard: plus the guard with the default rule pack deciding every statement, its
+//     records discarded;
+//   - audit: plus the audit log (batched fsync) writing them.
+//
+// The proxies run one processor, as the agent does by default on a 2-core machine, and
+// their CPU includes the parser workers and the fsync helper. TLS is off on every path, as
+// pgbouncer here serves none. test/e2e's
+// BenchmarkPgbenchSelect adds the rest of the real agent: the kernel's redirect, identity
+// checks and the agent's own wiring.
+//
+//	go test -run '^$' -bench Layers -benchtime 1x ./internal/guard/
+func BenchmarkLayers(b *testing.B) {
+	testenv.RequireRoot(b)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4)))
+	db := testenv.Postgres(b, pglocal.Options{})
+	if out, err := exec.Command("pgbench", "-i", "-s", "1", "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
+		b.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	engine, err := policy.New(policy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer engine.Close()
+	log := benchLog(b)
+	cpu := func() time.Duration {
+		own, _ := testenv.ProcessCPU(b, os.Getpid())
+		return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole) + testenv.HelperCPU(b, os.Getpid(), sqlparse.WorkerRole)
+	}
+	path := func(name string, port int, cpu func() time.Duration) testenv.PgbenchPath {
+		return testenv.PgbenchPath{Name: name, CPU: cpu, Run: func(args ...string) []byte {
+			args = append(args, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres", "postgres")
+			cmd := exec.Command("pgbench", args...)
+			cmd.Env = append(os.Environ(), "PGSSLMODE=disable") // pgbouncer here serves no TLS
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				b.Fatalf("pgbench via %s: %v\n%s", name, err, out)
+			}
+			return out
+		}}
+	}
+	bouncer, bouncerPID := testenv.Pgbouncer(b, "127.0.0.1", db.Port, "postgres", "postgres", "unused-with-trust")
+	bouncerPort, _ := strconv.Atoi(bouncer)
+	testenv.ComparePgbenchSelect(b, []testenv.PgbenchPath{
+		path("direct", db.Port, nil),
+		path("relay", startBenchProxy(b, db, nil).port, cpu),
+		path("guard", startBenchProxy(b, db, benchGuard(b, engine, discard{})).port, cpu),
+		path("audit", startBenchProxy(b, db, benchGuard(b, engine, log)).port, cpu),
+		path("pgbouncer", bouncerPort, func() time.Duration { return testenv.ProcessTreeCPU(b, bouncerPID) }),
+	})
+}
 
-func startBenchProxy(b *testing.B, db *pglocal.Server, engine *policy.Engine, rec Recorder) *benchProxy {
+// benchLog opens an audit log (batched fsync) in a directory of the benchmark's own.
+func benchLog(b *testing.B) *audit.Log {
+	dir := b.TempDir()
+	if err := audit.WriteKeyPair(dir+"/k", dir+"/k.pub"); err != nil {
+		b.Fatal(err)
+	}
+	key, err := audit.LoadPrivateKey(dir + "/k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := audit.Open(audit.Options{Dir: dir + "/audit", Key: key, Sync: audit.SyncBatched, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { log.Close() })
+	return log
+}
+
+// benchGuard is a guard that verifies every session as one CI job and records to rec.
+func benchGuard(b *testing.B, engine *policy.Engine, rec Recorder) *Guard {
 	g, err := New(Options{
 		Identities: benchIdentities{},
 		Policy:     engine,
@@ -108,6 +171,13 @@ func startBenchProxy(b *testing.B, db *pglocal.Server, engine *policy.Engine, re
 	if err != nil {
 		b.Fatal(err)
 	}
+	return g
+}
+
+type benchProxy struct{ port int }
+
+// startBenchProxy starts an in-process proxy in front of db with inspector insp (nil: none).
+func startBenchProxy(b *testing.B, db *pglocal.Server, insp proxy.Inspector) *benchProxy {
 	srv, err := proxy.NewServer(proxy.Config{
 		Targets: []proxy.Target{{
 			Name:         "db",
@@ -118,7 +188,7 @@ func startBenchProxy(b *testing.B, db *pglocal.Server, engine *policy.Engine, re
 			TLS:          proxy.TLSDisable,
 		}},
 		Origins:   benchOrigin{},
-		Inspector: g,
+		Inspector: insp,
 		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

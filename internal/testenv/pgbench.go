@@ -164,6 +164,8 @@ logfile = %s
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, iniPath)
+	var stderr SyncBuffer // what pgbouncer says before its log file is open
+	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -179,7 +181,7 @@ logfile = %s
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(logFile)
-			t.Fatalf("pgbouncer did not start:\n%s", log)
+			t.Fatalf("pgbouncer did not start:\n%s%s", stderr.String(), log)
 		}
 	}
 }

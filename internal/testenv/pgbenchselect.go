@@ -27,8 +27,8 @@ type pgbenchResult struct {
 
 // ComparePgbenchSelect runs pgbench -S (8 clients, simple and prepared protocol) on every
 // path and prints, per mode, each path's median TPS, latency and proxy CPU per transaction,
-// then the medians of the per-round ratios of paths[1] (the subject) to paths[0] and
-// paths[2]. The machines are small and shared, so the paths run interleaved in short
+// then the medians of the per-round ratios of each subject (every path but the first and
+// the last) to the first path (direct) and to the last (pgbouncer). The machines are small and shared, so the paths run interleaved in short
 // rounds with the order rotating each round, so none always runs first, and ratios pair
 // runs seconds apart. The proxy CPU per transaction varies far less than throughput on a
 // busy machine, and with pgbench, PostgreSQL and the proxy sharing a few cores it is what
@@ -89,19 +89,21 @@ func ComparePgbenchSelect(b *testing.B, paths []PgbenchPath) {
 			fmt.Fprintf(&table, "%-9s %-18s %10.0f %12.3f %18.1f\n", mode, p.Name, tps, lat, cpu)
 			b.ReportMetric(tps, mode+"-"+p.Name+"-tps")
 		}
-		for _, other := range []int{0, 2} {
-			name := paths[1].Name + "/" + paths[other].Name
-			tps := Median(rs, func(r []pgbenchResult) float64 { return r[1].tps / r[other].tps })
-			lat := Median(rs, func(r []pgbenchResult) float64 { return r[1].latency / r[other].latency })
-			fmt.Fprintf(&table, "%-9s %-18s %10.2f %12.2f", mode, name, tps, lat)
-			if paths[other].CPU != nil {
-				cpu := Median(rs, func(r []pgbenchResult) float64 { return r[1].cpu / r[other].cpu })
-				fmt.Fprintf(&table, " %18.2f", cpu)
-				b.ReportMetric(cpu, mode+"-"+name+"-cpu")
+		for subject := 1; subject < len(paths)-1; subject++ {
+			for _, other := range []int{0, len(paths) - 1} {
+				name := paths[subject].Name + "/" + paths[other].Name
+				tps := Median(rs, func(r []pgbenchResult) float64 { return r[subject].tps / r[other].tps })
+				lat := Median(rs, func(r []pgbenchResult) float64 { return r[subject].latency / r[other].latency })
+				fmt.Fprintf(&table, "%-9s %-18s %10.2f %12.2f", mode, name, tps, lat)
+				if paths[other].CPU != nil {
+					cpu := Median(rs, func(r []pgbenchResult) float64 { return r[subject].cpu / r[other].cpu })
+					fmt.Fprintf(&table, " %18.2f", cpu)
+					b.ReportMetric(cpu, mode+"-"+name+"-cpu")
+				}
+				table.WriteString("\n")
+				b.ReportMetric(tps, mode+"-"+name+"-tps")
+				b.ReportMetric(lat, mode+"-"+name+"-latency")
 			}
-			table.WriteString("\n")
-			b.ReportMetric(tps, mode+"-"+name+"-tps")
-			b.ReportMetric(lat, mode+"-"+name+"-latency")
 		}
 	}
 	// Printed rather than logged: benchmark logs are cut after ten lines.

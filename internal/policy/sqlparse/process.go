@@ -36,7 +36,7 @@ func startWorker(o Options) (*worker, error) {
 		inW.Close()
 		return nil, err
 	}
-	cmd := selfexec.Command("sluice-sqlparse-worker", workerEnv+"="+workerEnvValue,
+	cmd := selfexec.Command(WorkerRole, workerEnv+"="+workerEnvValue,
 		limitEnv+"="+strconv.Itoa(o.MaxBytes)+","+strconv.FormatUint(o.MemoryLimit, 10), "GOMAXPROCS=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, &headBuffer{max: 4096}
 	if os.Geteuid() == 0 {

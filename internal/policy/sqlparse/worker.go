@@ -21,6 +21,8 @@ import (
 // worker loop before main (or TestMain) runs, so every binary that links this package can
 // serve as its own parser without any wiring in main.
 const (
+	// WorkerRole is a worker's argv[0], what ps shows for it.
+	WorkerRole     = "sluice-sqlparse-worker"
 	workerEnv      = "SLUICE_SQLPARSE_WORKER"
 	workerEnvValue = "1"
 	limitEnv       = "SLUICE_SQLPARSE_LIMITS" // "maxBytes,memoryBytes"
