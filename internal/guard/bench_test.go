@@ -32,34 +32,17 @@ import (
 // both arms; BenchmarkLayers has the same comparison without TLS.
 // SLUICE_BENCH_ROUNDS (default 8) and SLUICE_BENCH_SECONDS (default 2) adjust it.
 func BenchmarkAuditOverhead(b *testing.B) {
-	testenv.RequireRoot(b)
-	// As the agent runs by default (agent.max_procs: a quarter of the CPUs, at least 1).
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4)))
-	db := testenv.Postgres(b, pglocal.Options{})
-	if out, err := exec.Command("pgbench", "-i", "-s", "2", "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
-	engine, err := policy.New(policy.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer engine.Close()
-	log := benchLog(b)
+	db, engine, log := benchSetup(b, 2)
 	audited := startBenchProxy(b, db, benchGuard(b, engine, log))
 	discarded := startBenchProxy(b, db, benchGuard(b, engine, discard{}))
 	rounds := testenv.BenchSetting(b, "SLUICE_BENCH_ROUNDS", 8)
 	seconds := testenv.BenchSetting(b, "SLUICE_BENCH_SECONDS", 2)
-	// run returns the TPS through p and the proxies' CPU per transaction, which is
-	// steadier than TPS on a noisy machine: this process's threads (only p is busy
-	// meanwhile) and the audit log's fsync helper, whose work is part of the audit's cost.
+	// run returns the TPS through p and the proxies' CPU per transaction (proxiesCPU: only
+	// p is busy meanwhile), which is steadier than TPS on a noisy machine.
 	run := func(p *benchProxy) (tps, cpu float64) {
-		cpuNow := func() time.Duration {
-			own, _ := testenv.ProcessCPU(b, os.Getpid())
-			return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole) + testenv.HelperCPU(b, os.Getpid(), sqlparse.WorkerRole)
-		}
-		before := cpuNow()
+		before := proxiesCPU(b)
 		tps, txns := pgbench(b, p.port, seconds)
-		return tps, float64((cpuNow() - before).Microseconds()) / txns
+		return tps, float64((proxiesCPU(b) - before).Microseconds()) / txns
 	}
 	type round struct{ on, off, cpuOn, cpuOff float64 }
 	var results []round
@@ -102,22 +85,8 @@ func BenchmarkAuditOverhead(b *testing.B) {
 //
 //	go test -run '^$' -bench Layers -benchtime 1x ./internal/guard/
 func BenchmarkLayers(b *testing.B) {
-	testenv.RequireRoot(b)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4)))
-	db := testenv.Postgres(b, pglocal.Options{})
-	if out, err := exec.Command("pgbench", "-i", "-s", "1", "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
-	engine, err := policy.New(policy.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer engine.Close()
-	log := benchLog(b)
-	cpu := func() time.Duration {
-		own, _ := testenv.ProcessCPU(b, os.Getpid())
-		return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole) + testenv.HelperCPU(b, os.Getpid(), sqlparse.WorkerRole)
-	}
+	db, engine, log := benchSetup(b, 1)
+	cpu := func() time.Duration { return proxiesCPU(b) }
 	path := func(name string, port int, cpu func() time.Duration) testenv.PgbenchPath {
 		return testenv.PgbenchPath{Name: name, CPU: cpu, Run: func(args ...string) []byte {
 			args = append(args, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres", "postgres")
@@ -139,6 +108,33 @@ func BenchmarkLayers(b *testing.B) {
 		path("audit", startBenchProxy(b, db, benchGuard(b, engine, log)).port, cpu),
 		path("pgbouncer", bouncerPort, func() time.Duration { return testenv.ProcessTreeCPU(b, bouncerPID) }),
 	})
+}
+
+// benchSetup prepares what the proxies of a benchmark share: one processor, as the agent
+// runs by default (agent.max_procs: a quarter of the CPUs, at least 1); a database with
+// pgbench's tables at scale; the default rule pack; an audit log (batched fsync).
+func benchSetup(b *testing.B, scale int) (*pglocal.Server, *policy.Engine, *audit.Log) {
+	testenv.RequireRoot(b)
+	procs := runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4))
+	b.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	db := testenv.Postgres(b, pglocal.Options{})
+	if out, err := exec.Command("pgbench", "-i", "-s", strconv.Itoa(scale), "-q", "-h", db.Host, "-p", strconv.Itoa(db.Port), "-U", "postgres", "postgres").CombinedOutput(); err != nil {
+		b.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	engine, err := policy.New(policy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { engine.Close() })
+	return db, engine, benchLog(b)
+}
+
+// proxiesCPU is the CPU time the in-process proxies have used: this process's threads
+// (nothing else runs in it meanwhile) and the helpers working for them, the parser
+// workers and the audit log's fsync helper.
+func proxiesCPU(b *testing.B) time.Duration {
+	own, _ := testenv.ProcessCPU(b, os.Getpid())
+	return own + testenv.HelperCPU(b, os.Getpid(), audit.SyncerRole) + testenv.HelperCPU(b, os.Getpid(), sqlparse.WorkerRole)
 }
 
 // benchLog opens an audit log (batched fsync) in a directory of the benchmark's own.

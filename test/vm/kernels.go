@@ -129,7 +129,7 @@ func (a *archive) fetch(series string) (kernel, error) {
 		return kernel{}, err
 	}
 	if !strings.HasPrefix(pkg, "linux-image-"+series+".") {
-		return kernel{}, fmt.Errorf("Debian %s's kernel is %s now, not of the %s series: update debianSuites in test/vm", suite, pkg, series)
+		return kernel{}, fmt.Errorf("the kernel of Debian %s is %s now, not of the %s series: update debianSuites in test/vm", suite, pkg, series)
 	}
 	version, err := apt.candidate(pkg)
 	if err != nil {
