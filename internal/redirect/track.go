@@ -79,8 +79,10 @@ func (r *Redirect) untrack(id uint64) error {
 		return nil
 	}
 	delete(r.tracked, id)
-	err := l.Unpin()
-	return errors.Join(err, l.Close())
+	// Closed first, so the pin is the last reference and the link is detached when the
+	// pin is gone, which is what an operator listing the pin directory sees.
+	err := l.Close()
+	return errors.Join(err, l.Unpin())
 }
 
 // untrackLater detaches the cgroup's link after trackGrace, unless it redirects again by
