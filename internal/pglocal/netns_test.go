@@ -1,7 +1,6 @@
 package pglocal_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -118,25 +117,11 @@ func TestHelperNetnsServer(t *testing.T) {
 func TestNetnsServerDiesWithParent(t *testing.T) {
 	testenv.RequireRoot(t)
 	ns := testenv.Netns(t, "db")
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperNetnsServer$", "-test.v")
-	helper.Env = append(os.Environ(), helperEnv+"="+ns)
-	stdout, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := helper.StdinPipe() // held open so the helper waits
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() })
+	helper, out := testenv.HelperProcess(t, "TestHelperNetnsServer", helperEnv+"="+ns)
 	var pid int
 	var dir string
-	for sc := bufio.NewScanner(stdout); pid == 0 && sc.Scan(); {
-		fmt.Sscanf(sc.Text(), "server %d %s", &pid, &dir)
+	for pid == 0 && out.Scan() {
+		fmt.Sscanf(out.Text(), "server %d %s", &pid, &dir)
 	}
 	if pid == 0 || !strings.HasPrefix(filepath.Base(dir), pglocal.DirPrefix) {
 		t.Fatal("the helper started no server")

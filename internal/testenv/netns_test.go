@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -381,24 +380,10 @@ func TestStateAcrossProcesses(t *testing.T) {
 	RequireRoot(t)
 	const key = "net.ipv4.ip_forward"
 	before := unheldSysctls(t)
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperHolder$", "-test.v")
-	helper.Env = append(os.Environ(), helperEnv+"="+strconv.Itoa((os.Getpid()*31)%subnetCount))
-	stdout, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := helper.StdinPipe() // held open so the helper waits
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() })
+	helper, out := HelperProcess(t, "TestHelperHolder", helperEnv+"="+strconv.Itoa((os.Getpid()*31)%subnetCount))
 	theirs := -1
-	for sc := bufio.NewScanner(stdout); theirs < 0 && sc.Scan(); {
-		fmt.Sscanf(sc.Text(), "reserved %d", &theirs)
+	for theirs < 0 && out.Scan() {
+		fmt.Sscanf(out.Text(), "reserved %d", &theirs)
 	}
 	if theirs < 0 {
 		t.Fatal("helper reserved no subnet")
