@@ -79,9 +79,9 @@ func BenchmarkAuditOverhead(b *testing.B) {
 //
 // The proxies run one processor, as the agent does by default on a 2-core machine, and
 // their CPU includes the parser workers and the fsync helper. TLS is off on every path, as
-// pgbouncer here serves none. test/e2e's
-// BenchmarkPgbenchSelect adds the rest of the real agent: the kernel's redirect, identity
-// checks and the agent's own wiring.
+// pgbouncer here serves none. test/e2e's BenchmarkPgbenchSelect adds the rest of the real
+// agent: the kernel's redirect, identity checks and the agent's own wiring. Figures and
+// what they mean: docs/performance.md.
 //
 //	go test -run '^$' -bench Layers -benchtime 1x ./internal/guard/
 func BenchmarkLayers(b *testing.B) {
