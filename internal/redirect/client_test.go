@@ -17,12 +17,14 @@ import (
 // born there, not from the test process.
 const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 
-// clientMain runs `connect ADDRPORT COUNT [tfo|sport=N]`: COUNT connects, one output line
-// each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". sport=N binds every connect to
-// source port N (reset on close, so the port is free again at once).
+// clientMain runs `connect ADDRPORT COUNT [tfo|uring|uring-async|sport=N]`: COUNT connects,
+// one output line each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". tfo connects with
+// TCP Fast Open's sendto, uring through io_uring (uring-async in an io_uring worker rather
+// than the calling task), sport=N binds every connect to source port N (reset on close, so
+// the port is free again at once).
 func clientMain(args []string) int {
 	if len(args) < 3 || args[0] != "connect" {
-		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo]")
+		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|sport=N]")
 		return 2
 	}
 	dst, err := netip.ParseAddrPort(args[1])
@@ -35,25 +37,25 @@ func clientMain(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	var tfo bool
+	var how string
 	var sport int
 	if len(args) > 3 {
-		tfo = args[3] == "tfo"
+		how = args[3]
 		if v, ok := strings.CutPrefix(args[3], "sport="); ok {
-			sport, _ = strconv.Atoi(v)
+			how, sport = "", atoi(v)
 		}
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	for range n {
-		fmt.Fprintln(w, connectOnce(dst, tfo, sport))
+		fmt.Fprintln(w, connectOnce(dst, how, sport))
 	}
 	return 0
 }
 
 // connectOnce uses raw syscalls so the address family is exactly what the test asks for: a
 // v4-mapped destination goes through an AF_INET6 socket, which only connect6 sees.
-func connectOnce(dst netip.AddrPort, tfo bool, sport int) string {
+func connectOnce(dst netip.AddrPort, how string, sport int) string {
 	family := unix.AF_INET6
 	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
 	if dst.Addr().Is4() {
@@ -76,9 +78,12 @@ func connectOnce(dst netip.AddrPort, tfo bool, sport int) string {
 			return "err=bind-" + errName(err)
 		}
 	}
-	if tfo {
+	switch how {
+	case "tfo":
 		err = unix.Sendto(fd, []byte("x"), unix.MSG_FASTOPEN, sa)
-	} else {
+	case "uring", "uring-async":
+		err = uringConnect(fd, dst, how == "uring-async")
+	default:
 		err = unix.Connect(fd, sa)
 	}
 	if err != nil {
@@ -113,4 +118,9 @@ func errName(err error) string {
 		return unix.ErrnoName(errno)
 	}
 	return err.Error()
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

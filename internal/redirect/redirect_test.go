@@ -28,17 +28,20 @@ func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 		name string
 		dst  netip.AddrPort
 		want string // Origin.Dest as the proxy reports it
-		tfo  bool
+		how  string // the client's way of connecting (clientMain)
 	}{
-		{"ipv4", ap("127.0.0.2", f.db), "127.0.0.2", false},
-		{"ipv6", ap("::1", f.db), "::1", false},
-		{"v4-mapped", ap("::ffff:127.0.0.2", f.db), "127.0.0.2", false},
-		{"tcp-fast-open", ap("127.0.0.2", f.db), "127.0.0.2", true},
+		{"ipv4", ap("127.0.0.2", f.db), "127.0.0.2", ""},
+		{"ipv6", ap("::1", f.db), "::1", ""},
+		{"v4-mapped", ap("::ffff:127.0.0.2", f.db), "127.0.0.2", ""},
+		{"tcp-fast-open", ap("127.0.0.2", f.db), "127.0.0.2", "tfo"},
+		{"io_uring", ap("127.0.0.2", f.db), "127.0.0.2", "uring"},
+		{"io_uring-worker", ap("127.0.0.2", f.db), "127.0.0.2", "uring-async"},
+		{"io_uring-worker-ipv6", ap("::1", f.db), "::1", "uring-async"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string
-			if tc.tfo {
-				extra = []string{"tfo"}
+			if tc.how != "" {
+				extra = []string{tc.how}
 			}
 			line := f.connect(cg, tc.dst, 1, extra...)[0]
 			m := regexp.MustCompile(`^pid=(\d+) peer=(\S+) got=proxy mode=enforce dest=(\S+) cg=(\d+) pid=(\d+)$`).FindStringSubmatch(line)
