@@ -17,14 +17,15 @@ import (
 // born there, not from the test process.
 const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 
-// clientMain runs `connect ADDRPORT COUNT [tfo|uring|uring-async|sport=N]`: COUNT connects,
-// one output line each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". tfo connects with
-// TCP Fast Open's sendto, uring through io_uring (uring-async in an io_uring worker rather
-// than the calling task), sport=N binds every connect to source port N (reset on close, so
-// the port is free again at once).
+// clientMain runs `connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N]`:
+// COUNT connects, one output line each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". tfo
+// connects with TCP Fast Open's sendto, uring through io_uring (uring-async run by an
+// io_uring worker, uring-sqpoll submitted by the ring's polling thread, rather than by the
+// calling task), sport=N binds every connect to source port N (reset on close, so the port
+// is free again at once).
 func clientMain(args []string) int {
 	if len(args) < 3 || args[0] != "connect" {
-		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|sport=N]")
+		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N]")
 		return 2
 	}
 	dst, err := netip.ParseAddrPort(args[1])
@@ -81,8 +82,12 @@ func connectOnce(dst netip.AddrPort, how string, sport int) string {
 	switch how {
 	case "tfo":
 		err = unix.Sendto(fd, []byte("x"), unix.MSG_FASTOPEN, sa)
-	case "uring", "uring-async":
-		err = uringConnect(fd, dst, how == "uring-async")
+	case "uring":
+		err = uringConnect(fd, dst, uringInline)
+	case "uring-async":
+		err = uringConnect(fd, dst, uringWorker)
+	case "uring-sqpoll":
+		err = uringConnect(fd, dst, uringSQPoll)
 	default:
 		err = unix.Connect(fd, sa)
 	}

@@ -37,6 +37,7 @@ func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 		{"io_uring", ap("127.0.0.2", f.db), "127.0.0.2", "uring"},
 		{"io_uring-worker", ap("127.0.0.2", f.db), "127.0.0.2", "uring-async"},
 		{"io_uring-worker-ipv6", ap("::1", f.db), "::1", "uring-async"},
+		{"io_uring-sqpoll", ap("127.0.0.2", f.db), "127.0.0.2", "uring-sqpoll"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string

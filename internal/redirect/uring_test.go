@@ -12,18 +12,20 @@ import (
 )
 
 // io_uring's ABI (include/uapi/linux/io_uring.h), as much of it as one connect needs. No Go
-// module of io_uring is served here, and the test needs only this: submit IORING_OP_CONNECT,
-// optionally with IOSQE_ASYNC, which makes the kernel run the connect in an io_uring worker
-// rather than in the calling task, and wait for its completion.
+// module of io_uring is served here, and the test needs only this: submit IORING_OP_CONNECT
+// and wait for its completion, with the connect run by the calling task, by an io_uring
+// worker (IOSQE_ASYNC), or submitted by the ring's kernel polling thread (IORING_SETUP_SQPOLL).
 const (
-	uringOpConnect = 16
-	uringSQEAsync  = 1 << 4
-	uringEnterWait = 1 // IORING_ENTER_GETEVENTS
-	uringOffSQRing = 0
-	uringOffCQRing = 0x8000000
-	uringOffSQEs   = 0x10000000
-	uringSQESize   = 64
-	uringCQESize   = 16
+	uringOpConnect   = 16
+	uringSQEAsync    = 1 << 4
+	uringSetupSQPoll = 1 << 1
+	uringEnterWait   = 1 // IORING_ENTER_GETEVENTS
+	uringEnterWakeSQ = 2 // IORING_ENTER_SQ_WAKEUP
+	uringOffSQRing   = 0
+	uringOffCQRing   = 0x8000000
+	uringOffSQEs     = 0x10000000
+	uringSQESize     = 64
+	uringCQESize     = 16
 )
 
 // uringParams is struct io_uring_params; the ring offsets are read from it by index.
@@ -34,10 +36,22 @@ type uringParams struct {
 	CQOff                                                                  [10]uint32 // head, tail, mask, entries, overflow, cqes, flags, resv1, resv2 (u64)
 }
 
+// uringWay is who runs an io_uring connect.
+type uringWay int
+
+const (
+	uringInline uringWay = iota // the submitting task
+	uringWorker                 // an io_uring worker thread (IOSQE_ASYNC)
+	uringSQPoll                 // submitted by the ring's polling thread (IORING_SETUP_SQPOLL)
+)
+
 // uringConnect connects socket fd to dst through a one-entry io_uring and returns the
 // connect's result.
-func uringConnect(fd int, dst netip.AddrPort, async bool) error {
+func uringConnect(fd int, dst netip.AddrPort, way uringWay) error {
 	var p uringParams
+	if way == uringSQPoll {
+		p.Flags = uringSetupSQPoll
+	}
 	ring, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
 		return fmt.Errorf("io_uring_setup: %w", e)
@@ -63,7 +77,7 @@ func uringConnect(fd int, dst netip.AddrPort, async bool) error {
 	sqe := sqes[:uringSQESize]
 	clear(sqe)
 	sqe[0] = uringOpConnect
-	if async {
+	if way == uringWorker {
 		sqe[1] = uringSQEAsync
 	}
 	binary.NativeEndian.PutUint32(sqe[4:], uint32(fd))
@@ -74,7 +88,8 @@ func uringConnect(fd int, dst netip.AddrPort, async bool) error {
 	*u32(sq, p.SQOff[6]+(tail&*u32(sq, p.SQOff[2]))*4) = 0 // the array slot points at SQE 0
 	atomic.StoreUint32(u32(sq, p.SQOff[1]), tail+1)
 
-	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, ring, 1, 1, uringEnterWait, 0, 0); e != 0 {
+	// With SQPOLL the polling thread submits; the call only wakes it and waits.
+	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, ring, 1, 1, uringEnterWait|uringEnterWakeSQ, 0, 0); e != 0 {
 		return fmt.Errorf("io_uring_enter: %w", e)
 	}
 	head := atomic.LoadUint32(u32(cq, p.CQOff[0]))
