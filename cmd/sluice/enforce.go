@@ -21,6 +21,9 @@ CGROUP is a cgroup path, absolute or relative to the cgroup2 mount (as /proc/PID
 			if err != nil {
 				return err
 			}
+			if ms.Warning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+ms.Warning)
+			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", ms.Cgroup, ms.Mode)
 			return err
 		},

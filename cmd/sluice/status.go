@@ -46,6 +46,11 @@ func printStatus(out io.Writer, st *agent.Status) error {
 	for _, m := range st.Modes {
 		fmt.Fprintf(w, "%s\t%s\n", m.Cgroup, m.Mode)
 	}
+	for _, m := range st.Modes {
+		if m.Warning != "" {
+			fmt.Fprintf(w, "warning: %s\n", m.Warning)
+		}
+	}
 	fmt.Fprintln(w, "\nENROLLED CGROUP\tSUBJECT\tGROUPS\tISSUER\tEXPIRES")
 	for _, e := range st.Enrollments {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Cgroup, e.Subject, strings.Join(e.Groups, ","), e.Issuer, e.Expiry)

@@ -250,6 +250,11 @@ func (a *Agent) applyModes(cfg *Config) error {
 		if err := a.redirect.SetMode(c.Path, origin.Mode(c.Mode)); err != nil {
 			return fmt.Errorf("%s: cgroups: %w", cfg.file, err)
 		}
+		if abs, err := cgroup.Resolve(c.Path); err == nil {
+			if w := delegationWarning(abs, origin.Mode(c.Mode)); w != "" {
+				a.log.Warn("cgroup mode does not hold against every workload", "cgroup", cgroup.Name(abs), "source", cfg.file, "warning", w)
+			}
+		}
 	}
 	return nil
 }

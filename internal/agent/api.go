@@ -66,6 +66,9 @@ type ModeStatus struct {
 	Cgroup string `json:"cgroup"` // hierarchy path, or "(gone)" for a removed cgroup
 	ID     uint64 `json:"id"`
 	Mode   string `json:"mode"`
+	// Warning says why the mode does not hold against some workload (the cgroup is inside
+	// a subtree delegated to a user, who can move out of it) and what to set instead.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Counters are the kernel programs' counters and origin map occupancy.

@@ -36,11 +36,11 @@ func (a *Agent) status() (*Status, error) {
 		Enrollments: []EnrollmentStatus{},
 	}
 	for _, m := range modes {
-		name := "(gone)"
+		ms := ModeStatus{Cgroup: "(gone)", ID: m.ID, Mode: m.Mode.String()}
 		if m.Path != "" {
-			name = cgroup.Name(m.Path)
+			ms.Cgroup, ms.Warning = cgroup.Name(m.Path), delegationWarning(m.Path, m.Mode)
 		}
-		st.Modes = append(st.Modes, ModeStatus{Cgroup: name, ID: m.ID, Mode: m.Mode.String()})
+		st.Modes = append(st.Modes, ms)
 	}
 	for _, gs := range a.guard.Sessions() {
 		ss := sessionStatus(gs)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,15 +18,19 @@ import (
 // born there, not from the test process.
 const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 
-// clientMain runs `connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N]`:
-// COUNT connects, one output line each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". tfo
-// connects with TCP Fast Open's sendto, uring through io_uring (uring-async run by an
-// io_uring worker, uring-sqpoll submitted by the ring's polling thread, rather than by the
-// calling task), sport=N binds every connect to source port N (reset on close, so the port
-// is free again at once).
+// clientMain runs `connect ADDRPORT COUNT [OPTION...]`: COUNT connects, one output line
+// each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". Options:
+//   - tfo connects with TCP Fast Open's sendto; uring through io_uring, uring-async run by
+//     an io_uring worker, uring-sqpoll submitted by the ring's polling thread, rather than
+//     by the calling task;
+//   - sport=N binds every connect to source port N (reset on close, so the port is free
+//     again at once);
+//   - as=UID drops root for user UID first, as a workload would run;
+//   - move=CGROUP then tries to move the process into cgroup directory CGROUP, as a
+//     workload escaping enforcement would, and prints "move=ok" or "move=ERRNO" first.
 func clientMain(args []string) int {
 	if len(args) < 3 || args[0] != "connect" {
-		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N]")
+		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N|as=UID|move=CGROUP]...")
 		return 2
 	}
 	dst, err := netip.ParseAddrPort(args[1])
@@ -38,20 +43,50 @@ func clientMain(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	var how string
-	var sport int
-	if len(args) > 3 {
-		how = args[3]
-		if v, ok := strings.CutPrefix(args[3], "sport="); ok {
-			how, sport = "", atoi(v)
-		}
-	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
+	var how string
+	var sport int
+	for _, opt := range args[3:] {
+		key, value, _ := strings.Cut(opt, "=")
+		switch key {
+		case "sport":
+			sport = atoi(value)
+		case "as":
+			if err := dropRoot(atoi(value)); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+		case "move":
+			err := os.WriteFile(value+"/cgroup.procs", []byte("0"), 0)
+			fmt.Fprintln(w, "move="+moveResult(err))
+		default:
+			how = opt
+		}
+	}
 	for range n {
 		fmt.Fprintln(w, connectOnce(dst, how, sport))
 	}
 	return 0
+}
+
+// dropRoot makes every thread of the process run as uid (and the group of that number),
+// with no supplementary groups.
+func dropRoot(uid int) error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(uid); err != nil {
+		return err
+	}
+	return syscall.Setuid(uid)
+}
+
+func moveResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return errName(err)
 }
 
 // connectOnce uses raw syscalls so the address family is exactly what the test asks for: a

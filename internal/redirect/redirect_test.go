@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/cgroup"
 	"github.com/sluicehq/sluice/internal/origin"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 func ap(s string, port uint16) netip.AddrPort {
@@ -416,5 +419,58 @@ func TestSockopsOnlyWhereRedirecting(t *testing.T) {
 	f.setMode(parent, origin.ModeEnforce)
 	if got := f.connect(parent, dst, 1)[0]; !strings.Contains(got, "got=proxy mode=enforce") {
 		t.Errorf("enforced again: %q", got)
+	}
+}
+
+// A workload leaves an enforced cgroup only where the kernel lets its user move processes.
+// Below no delegation, its move is refused and its connects stay redirected. Inside a
+// subtree delegated to its user, enforcing a cgroup below the delegation root does not
+// hold: the workload moves to a sibling and connects directly. cgroup.Delegated reports
+// exactly that case (the agent warns with it), and enforcing the delegation root it names
+// covers the sibling too.
+func TestEscapeByMovingCgroup(t *testing.T) {
+	const nobody = 65534
+	f := newFixture(t)
+	dst := ap("127.0.0.2", f.db)
+	try := func(from, to string) (move, connect string) {
+		t.Helper()
+		out := f.connect(from, dst, 1, "as="+strconv.Itoa(nobody), "move="+to)
+		if len(out) != 2 {
+			t.Fatalf("client output %q", out)
+		}
+		return out[0], out[1]
+	}
+
+	enforced := f.child("", origin.ModeEnforce)
+	sibling := f.child("", origin.ModeUnset)
+	if _, ok, err := cgroup.Delegated(enforced); err != nil || ok {
+		t.Fatalf("Delegated(undelegated) = %v, %v", ok, err)
+	}
+	move, got := try(enforced, sibling)
+	if move != "move=EACCES" || !strings.Contains(got, "got=proxy mode=enforce") {
+		t.Errorf("undelegated: %s, then %q; want the move refused and the connect redirected", move, got)
+	}
+
+	delegated := f.child("", origin.ModeUnset)
+	job := f.child(delegated, origin.ModeEnforce)
+	other := f.child(delegated, origin.ModeUnset)
+	testenv.DelegateCgroup(t, delegated, nobody)
+	d, ok, err := cgroup.Delegated(job)
+	if err != nil || !ok || d.Root != delegated || d.UID != nobody {
+		t.Fatalf("Delegated(job) = %+v, %v, %v; want root %s, uid %d", d, ok, err, delegated, nobody)
+	}
+	move, got = try(job, other)
+	if move != "move=ok" || !strings.Contains(got, "got=direct") {
+		t.Errorf("enforced below the delegation: %s, then %q; want the escape this test documents", move, got)
+	}
+	move, got = try(job, f.root)
+	if move != "move=EACCES" {
+		t.Errorf("leaving the delegated subtree: %s, then %q; want the move refused", move, got)
+	}
+
+	f.setMode(delegated, origin.ModeEnforce)
+	move, got = try(job, other)
+	if move != "move=ok" || !strings.Contains(got, "got=proxy mode=enforce") {
+		t.Errorf("delegation root enforced: %s, then %q; want the connect redirected wherever it moved", move, got)
 	}
 }

@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/cgroup"
@@ -34,4 +37,25 @@ func Cgroup(t testing.TB, parent string) string {
 		}
 	})
 	return dir
+}
+
+// DelegateCgroup hands the cgroup subtree at dir to user uid as systemd's Delegate=yes does:
+// its directories and their cgroup.procs, cgroup.threads and cgroup.subtree_control files
+// become uid's, so processes of uid may move between the cgroups of the subtree.
+func DelegateCgroup(t testing.TB, dir string, uid int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		for _, name := range []string{"", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"} {
+			if err := os.Chown(filepath.Join(path, name), uid, uid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("delegating cgroup %s: %v", dir, err)
+	}
 }

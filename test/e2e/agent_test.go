@@ -57,6 +57,40 @@ func TestEnforceAndOffThroughTheCLI(t *testing.T) {
 	}
 }
 
+// A cgroup inside a subtree delegated to a user does not hold that user's processes
+// (internal/redirect's TestEscapeByMovingCgroup shows them moving out): `sluice enforce`
+// and `sluice status` warn and name the cgroup to enforce instead, which then draws no
+// warning; a cgroup below no delegation draws none either.
+func TestEnforceWarnsInsideDelegatedSubtree(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	plain := testenv.Cgroup(t, w.root)
+	if out := w.mustSluice("enforce", plain); strings.Contains(out, "warning") {
+		t.Errorf("enforcing a cgroup below no delegation: %q", out)
+	}
+
+	delegated := testenv.Cgroup(t, w.root)
+	job := testenv.Cgroup(t, delegated)
+	testenv.DelegateCgroup(t, delegated, 65534)
+	out := w.mustSluice("enforce", job)
+	want := "set the mode on " + cgroup.Name(delegated) + " instead"
+	if !strings.Contains(out, "warning: ") || !strings.Contains(out, "delegated to uid 65534") || !strings.Contains(out, want) {
+		t.Errorf("enforcing inside a delegated subtree: %q, want a warning naming %s", out, cgroup.Name(delegated))
+	}
+	if out := w.mustSluice("status"); !strings.Contains(out, want) {
+		t.Errorf("status does not repeat the warning:\n%s", out)
+	}
+	for _, m := range w.status().Modes {
+		if (m.Cgroup == cgroup.Name(job)) != (m.Warning != "") {
+			t.Errorf("status --json: %s has warning %q", m.Cgroup, m.Warning)
+		}
+	}
+
+	if out := w.mustSluice("enforce", delegated); strings.Contains(out, "warning") {
+		t.Errorf("enforcing the delegation root: %q", out)
+	}
+}
+
 // Issue 4, acceptance 3: a non-root caller is refused, and so is root inside an enforced
 // cgroup (a workload must not switch off its own enforcement).
 func TestControlSocketRefusesWorkloads(t *testing.T) {
