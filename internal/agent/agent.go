@@ -204,6 +204,7 @@ func (a *Agent) start(ctx context.Context) error {
 		Counter:           func(d string) { a.statements.WithLabelValues(d).Inc() },
 		MaxParameterBytes: cfg.Audit.MaxParameterBytes,
 		Overhead:          func(d time.Duration) { a.overhead.Observe(d.Seconds()) },
+		Modes:             a.redirect,
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,14 @@ type Recorder interface {
 	AppendLater(ev audit.Event) error
 }
 
+// Modes is what the guard needs of the cgroups' modes as they are now (redirect.Redirect).
+type Modes interface {
+	// Generation changes whenever a cgroup's mode is set.
+	Generation() uint64
+	// EffectiveModeOf is the mode a cgroup has now: its own or its nearest ancestor's.
+	EffectiveModeOf(cgroupID uint64) (origin.Mode, error)
+}
+
 // Approver holds a statement until a human decides (approvals.Store).
 type Approver interface {
 	Hold(ctx context.Context, req approvals.Request, held func(approvals.Request)) (approvals.Request, approvals.Verdict)
@@ -78,6 +86,9 @@ type Options struct {
 	// could forward it (identity check, decision, write-ahead record; approvals
 	// excluded): the latency sluice adds per statement. Nil ignores it.
 	Overhead func(time.Duration)
+	// Modes lets an audit-mode session learn that its cgroup was switched to enforce
+	// (followMode); nil: every session keeps the mode its connection was redirected with.
+	Modes Modes
 }
 
 // DefaultMaxParameterBytes is how much of each bind parameter a statement record keeps by

@@ -38,6 +38,10 @@ type session struct {
 	info    *proxy.SessionInfo
 	id      string // the audit log's session id
 	enforce bool   // enforce mode: denials are enforced; audit mode only records them
+	// modeGen is the Modes generation an audit-mode session last checked its cgroup's
+	// mode at (followMode); zero, so the first message checks once if any mode changed
+	// since the agent started, also between the connect and the session's start.
+	modeGen uint64
 
 	mu         sync.Mutex
 	ident      identity.Identity
@@ -164,6 +168,9 @@ func (s *session) ClientMessage(msg pgproto3.FrontendMessage) error {
 }
 
 func (s *session) clientMessage(msg pgproto3.FrontendMessage) error {
+	if err := s.followMode(); err != nil {
+		return err
+	}
 	if err := s.continueGrant(); err != nil {
 		return err
 	}

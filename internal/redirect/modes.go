@@ -76,12 +76,25 @@ func (r *Redirect) set(path string, mode origin.Mode) error {
 		if err := r.objs.Modes.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("redirect: clear mode of %s: %w", cgroup.Name(abs), err)
 		}
-		return nil
-	}
-	if err := r.objs.Modes.Put(id, uint32(mode)); err != nil {
+	} else if err := r.objs.Modes.Put(id, uint32(mode)); err != nil {
 		return fmt.Errorf("redirect: set mode of %s: %w", cgroup.Name(abs), err)
 	}
+	r.gen.Add(1)
 	return nil
+}
+
+// Generation changes whenever a cgroup's mode is set. Whoever acted on a mode (a proxied
+// session, on the mode its connection was redirected with) can tell from it, with one
+// atomic load per statement, whether that mode may have changed since.
+func (r *Redirect) Generation() uint64 { return r.gen.Load() }
+
+// EffectiveModeOf is EffectiveMode for the cgroup with the given id (a session's origin).
+func (r *Redirect) EffectiveModeOf(id uint64) (origin.Mode, error) {
+	path, err := cgroup.PathOf(id)
+	if err != nil {
+		return origin.ModeUnset, fmt.Errorf("redirect: %w", err)
+	}
+	return r.EffectiveMode(path)
 }
 
 // covers refuses cgroups the programs cannot see: outside the attach root, or deeper than

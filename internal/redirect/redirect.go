@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -97,6 +98,7 @@ type Redirect struct {
 	mu      sync.Mutex           // serialises mode changes with their validation and links
 	tracked map[uint64]link.Link // cgroup id -> its sockops link (track.go)
 	closed  bool                 // set by Close; pending detaches then leave the pins
+	gen     atomic.Uint64        // counts mode changes (Generation)
 }
 
 // Open loads the programs (reusing pinned maps, so live origins and modes survive), writes

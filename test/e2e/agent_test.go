@@ -57,6 +57,42 @@ func TestEnforceAndOffThroughTheCLI(t *testing.T) {
 	}
 }
 
+// A session that began in audit mode does not keep unenforced access once the security
+// team enforces its cgroup: its next statement ends it as an administrator's termination
+// would (57P01), and the reconnect is enforced. A session that began enforced stays so
+// when its cgroup is relaxed to audit, until it ends.
+func TestLiveSessionsFollowASwitchToEnforce(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	const denied = "alter system set work_mem = '4MB'" // default/alter-system
+	cg := w.enforced("job-1")
+	enforced := w.startPsql(cg)
+	defer enforced.close()
+	if out := enforced.query("select 'connected'"); !strings.Contains(out, "connected") {
+		t.Fatalf("enforce-mode session: %q", out)
+	}
+	w.mustSluice("enforce", cg, "--mode", "audit")
+	audited := w.startPsql(cg)
+	defer audited.close()
+	if out := audited.query("select 'audited'"); !strings.Contains(out, "audited") {
+		t.Fatalf("audit-mode session: %q", out)
+	}
+	if out := enforced.query(denied); !strings.Contains(out, "denied by rule default/alter-system") {
+		t.Errorf("session opened enforced, cgroup now in audit mode: %q, want still denied", out)
+	}
+
+	w.mustSluice("enforce", cg, "--mode", "enforce")
+	if out := audited.query("select 'still unenforced?'"); strings.Contains(out, "still unenforced?") || !strings.Contains(out, "now enforced") {
+		t.Errorf("audit-mode session after its cgroup was enforced: %q, want it ended", out)
+	}
+	if out, err := w.psql(cg, denied); err == nil || !strings.Contains(out, "denied by rule default/alter-system") {
+		t.Errorf("reconnected: %q %v, want the statement denied", out, err)
+	}
+	if out := enforced.query("select 'enforced'"); !strings.Contains(out, "enforced") {
+		t.Errorf("enforce-mode session after the switch back: %q, want it untouched", out)
+	}
+}
+
 // A cgroup inside a subtree delegated to a user does not hold that user's processes
 // (internal/redirect's TestEscapeByMovingCgroup shows them moving out): `sluice enforce`
 // and `sluice status` warn and name the cgroup to enforce instead, which then draws no
