@@ -147,12 +147,13 @@ func (c *control) setMode(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := peerFrom(r.Context())
 	abs, _ := cgroup.Resolve(req.Cgroup)
-	c.log.Info("cgroup mode changed", "cgroup", cgroup.Name(abs), "mode", req.Mode, "by", p.String())
+	name := cgroup.Name(abs)
+	c.log.Info("cgroup mode changed", "cgroup", name, "mode", req.Mode, "by", p.String())
 	warning := delegationWarning(abs, mode)
 	if warning != "" {
-		c.log.Warn("cgroup mode does not hold against every workload", "cgroup", cgroup.Name(abs), "mode", req.Mode, "warning", warning)
+		c.log.Warn("cgroup mode does not hold against every workload", "cgroup", name, "mode", req.Mode, "warning", warning)
 	}
-	writeJSON(w, http.StatusOK, ModeStatus{Cgroup: cgroup.Name(abs), Mode: req.Mode, Warning: warning})
+	writeJSON(w, http.StatusOK, ModeStatus{Cgroup: name, Mode: req.Mode, Warning: warning})
 }
 
 func (c *control) listApprovals(w http.ResponseWriter, _ *http.Request) {

@@ -149,7 +149,9 @@ func (l *Log) AppendLater(ev Event) error {
 		l.stats.failed.Add(1)
 		return err
 	}
-	l.w.keepLater()
+	// Into the journal when there is room, so that a crash loses a deferred record no
+	// more than it loses an appended one.
+	l.w.acknowledge()
 	l.armLater()
 	l.stats.records.Add(1)
 	return nil

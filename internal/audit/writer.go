@@ -168,12 +168,6 @@ func (w *writer) acknowledge() bool {
 // pending reports whether buffered lines wait for a write.
 func (w *writer) pending() bool { return len(w.buf) > 0 }
 
-// keepLater puts the deferred lines into the journal when there is room, so that a crash
-// loses them no more than it loses an appended record.
-func (w *writer) keepLater() {
-	w.acknowledge()
-}
-
 // dropUnacked forgets the buffered lines past acked after a failed write.
 func (w *writer) dropUnacked() {
 	w.buf = w.buf[:w.acked.size-w.done.size]

@@ -73,7 +73,7 @@ func uringConnect(fd int, dst netip.AddrPort, way uringWay) error {
 	}
 	defer unix.Munmap(sqes)
 
-	addr, addrLen := rawSockaddr(dst)
+	addr := rawSockaddr(dst)
 	sqe := sqes[:uringSQESize]
 	clear(sqe)
 	sqe[0] = uringOpConnect
@@ -81,7 +81,7 @@ func uringConnect(fd int, dst netip.AddrPort, way uringWay) error {
 		sqe[1] = uringSQEAsync
 	}
 	binary.NativeEndian.PutUint32(sqe[4:], uint32(fd))
-	binary.NativeEndian.PutUint64(sqe[8:], uint64(addrLen))                            // addr2: the address length
+	binary.NativeEndian.PutUint64(sqe[8:], uint64(len(addr)))                          // addr2: the address length
 	binary.NativeEndian.PutUint64(sqe[16:], uint64(uintptr(unsafe.Pointer(&addr[0])))) // addr
 	u32 := func(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
 	tail := atomic.LoadUint32(u32(sq, p.SQOff[1]))
@@ -107,19 +107,19 @@ func uringConnect(fd int, dst netip.AddrPort, way uringWay) error {
 }
 
 // rawSockaddr is dst as struct sockaddr_in or sockaddr_in6 bytes.
-func rawSockaddr(dst netip.AddrPort) ([]byte, int) {
+func rawSockaddr(dst netip.AddrPort) []byte {
 	if dst.Addr().Is4() {
 		b := make([]byte, unix.SizeofSockaddrInet4)
 		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET)
 		binary.BigEndian.PutUint16(b[2:], dst.Port())
 		a := dst.Addr().As4()
 		copy(b[4:], a[:])
-		return b, len(b)
+		return b
 	}
 	b := make([]byte, unix.SizeofSockaddrInet6)
 	binary.NativeEndian.PutUint16(b[0:], unix.AF_INET6)
 	binary.BigEndian.PutUint16(b[2:], dst.Port())
 	a := dst.Addr().As16()
 	copy(b[8:], a[:])
-	return b, len(b)
+	return b
 }
