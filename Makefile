@@ -41,7 +41,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 1 ./internal/redirect/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/proxy/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 1 ./internal/policy/ ./internal/policy/sqlparse/
-	$(GO) test -run '^$$' -bench Append -benchtime 4000x -count 1 ./internal/audit/
+	$(GO) test -run '^$$' -bench 'Append|Encode' -benchtime 4000x -count 1 ./internal/audit/
 	$(GO) test -run '^$$' -bench 'AuditOverhead|Layers' -benchtime 1x -count 1 ./internal/guard/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./test/e2e/
 
