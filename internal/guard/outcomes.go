@@ -45,7 +45,15 @@ type outcomes struct {
 	queue   []pending
 	marks   [2]int64 // sent, masked at the start of the head's result
 	aborted bool     // an extended statement failed: the rest up to ReadyForQuery is skipped
+	// ready are the completed outcomes not recorded yet: they are recorded by flush, once
+	// the client has its answer, so that recording them does not delay it. spare is
+	// ready's previous array, kept for reuse.
+	ready, spare []*audit.Outcome
 }
+
+// readyMax bounds ready: a server that streams answers to a long pipeline without pause
+// has its outcomes recorded every readyMax statements rather than at the end.
+const readyMax = 64
 
 // counts reads both counters (0 for one not known).
 func (o *outcomes) counts() [2]int64 {
@@ -69,10 +77,16 @@ func (o *outcomes) push(p pending) {
 }
 
 // server consumes one server message; it returns the classification of a statement that
-// completed successfully (the session's policy state observes it), else nil.
-func (o *outcomes) server(msg pgproto3.BackendMessage, session string) *classify.Classification {
+// completed successfully (the session's policy state observes it), else nil, and whether
+// readyMax outcomes wait for flush.
+func (o *outcomes) server(msg pgproto3.BackendMessage, session string) (*classify.Classification, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.consume(msg, session), len(o.ready) >= readyMax
+}
+
+// consume is server with mu held.
+func (o *outcomes) consume(msg pgproto3.BackendMessage, session string) *classify.Classification {
 	if len(o.queue) == 0 {
 		return nil
 	}
@@ -117,7 +131,7 @@ func (o *outcomes) server(msg pgproto3.BackendMessage, session string) *classify
 	return nil
 }
 
-// complete pops the head and records its outcome.
+// complete pops the head and makes its outcome ready to record.
 func (o *outcomes) complete(session string) *classify.Classification {
 	p := o.queue[0]
 	o.queue = o.queue[1:]
@@ -138,13 +152,32 @@ func (o *outcomes) complete(session string) *classify.Classification {
 		SQLState:    p.sqlstate,
 		Error:       p.err,
 	}
-	// Outcomes are not write-ahead: the statement record is. A failure here is the log's
-	// own (the writer reports it); the statement already ran.
-	_ = o.log.AppendLater(rec)
+	o.ready = append(o.ready, rec)
 	if p.sqlstate != "" || p.err != "" {
 		return nil
 	}
 	return p.classification
+}
+
+// flush records the ready outcomes. Outcomes are not write-ahead (the statement record
+// is), so they are appended with AppendLater; a failure there is the log's own (the writer
+// reports it), and the statements already ran.
+func (o *outcomes) flush() {
+	o.mu.Lock()
+	ready := o.ready
+	if len(ready) == 0 {
+		o.mu.Unlock()
+		return
+	}
+	o.ready, o.spare = o.spare, nil
+	o.mu.Unlock()
+	for _, rec := range ready {
+		_ = o.log.AppendLater(rec)
+	}
+	clear(ready)
+	o.mu.Lock()
+	o.spare = ready[:0]
+	o.mu.Unlock()
 }
 
 // tagRows reads the row count at the end of a command tag ("SELECT 3", "INSERT 0 1").

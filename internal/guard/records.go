@@ -64,9 +64,11 @@ func process(pid, uid uint32) audit.Process {
 	return p
 }
 
-// endRecord records the session's end once, whichever path ends it first.
+// endRecord records the session's end once, whichever path ends it first, after the
+// outcomes completed so far.
 func (s *session) endRecord(reason string) {
 	s.endOnce.Do(func() {
+		s.outcomes.flush()
 		s.mu.Lock()
 		n := s.seq
 		s.mu.Unlock()

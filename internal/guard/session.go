@@ -379,13 +379,21 @@ func (s *session) ServerMessage(msg pgproto3.BackendMessage) (pgproto3.BackendMe
 	case *pgproto3.DataRow, *pgproto3.CopyData:
 		return out, nil // rows (shown only for masking) say nothing about outcomes
 	}
-	if done := s.outcomes.server(msg, s.id); done != nil {
+	done, full := s.outcomes.server(msg, s.id)
+	if done != nil {
 		s.mu.Lock()
 		s.state.Observe(done)
 		s.mu.Unlock()
 	}
+	if full {
+		s.outcomes.flush()
+	}
 	return out, nil
 }
+
+// ServerIdle records the outcomes completed since the last call: the relay calls it once
+// the client has the answers they describe.
+func (s *session) ServerIdle() { s.outcomes.flush() }
 
 // Close records the session's end and removes it from the live table.
 func (s *session) Close(err error) {

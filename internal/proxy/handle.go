@@ -143,6 +143,7 @@ func (s *Server) open(cc *clientConn, msg *startupMessage, org origin.Origin, st
 		}
 		sess.insp, sess.interest = insp, insp.Interest()
 		sess.rows, _ = insp.(RowFilter)
+		sess.idler, _ = insp.(ServerIdler)
 		inspectable := Messages(inspectableClient)
 		for i := range sess.interest.Client {
 			sess.interest.Client[i] &= inspectable[i]

@@ -99,6 +99,16 @@ type RowFilter interface {
 	Wants(typ byte) bool
 }
 
+// ServerIdler is implemented by a SessionInspector with work that need not delay the
+// client's answer (the guard's outcome records): the relay calls ServerIdle on the
+// server-to-client goroutine once it has flushed to the client everything the server sent,
+// just before it waits for the server's next message. Work done there overlaps the
+// client's next request instead of lengthening every round trip, which on a busy machine
+// costs more than the work itself.
+type ServerIdler interface {
+	ServerIdle()
+}
+
 // MessageTypes is a set of wire-protocol message type bytes, as a bitmap so that the relay
 // can test membership per message without a map lookup.
 type MessageTypes [4]uint64

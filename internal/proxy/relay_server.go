@@ -49,7 +49,7 @@ func (s *session) serverToClient() {
 
 // relayServer holds downMu while it writes to the client, and releases it only while it
 // waits, with nothing left to flush, for the server's next message: that is when notify may
-// slip a message in between two of the server's.
+// slip a message in between two of the server's, and when the inspector's ServerIdle runs.
 func (s *session) relayServer() error {
 	s.downMu.Lock()
 	defer s.downMu.Unlock()
@@ -61,6 +61,9 @@ func (s *session) relayServer() error {
 				}
 			}
 			s.downMu.Unlock()
+			if s.idler != nil {
+				s.idler.ServerIdle()
+			}
 			_, err := s.down.src.Peek(5)
 			s.downMu.Lock()
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -40,6 +40,7 @@ type session struct {
 	insp     SessionInspector // nil: pass-through
 	downMu   sync.Mutex       // the client side's writer: relayServer's, lent to notify
 	rows     RowFilter        // insp, when it filters the rows it inspects
+	idler    ServerIdler      // insp, when it has work for idle moments
 	interest Interest
 	denials  *denials
 

@@ -329,6 +329,67 @@ func TestAuditFullDiskRefusesStatements(t *testing.T) {
 	}
 }
 
+// Outcome records are written once the client has its answer, off its round trip. That
+// must not lose one: a pipeline of statements longer than the guard buffers, answered in
+// one stream, gets every outcome recorded after its statement and before the session's
+// end.
+func TestAuditOutcomesOfAPipeline(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := w.enforced("job-1")
+	const n = 300
+	script := []string{`\startpipeline`}
+	for i := range n {
+		script = append(script, fmt.Sprintf("SELECT %d AS pipelined;", i))
+	}
+	script = append(script, `\endpipeline`)
+	path := filepath.Join(w.dir, "pipeline.sql")
+	if err := os.WriteFile(path, []byte(strings.Join(script, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := w.pgbench(cg, "-n", "-t", "1", "-M", "extended", "-f", path); err != nil {
+		t.Fatalf("pgbench: %v\n%s", err, out)
+	}
+	w.stopAgent(syscall.SIGTERM)
+
+	type key struct {
+		session string
+		seq     uint64
+	}
+	stmts := map[key]string{}
+	outcomes := map[string]int{}
+	var session string
+	for _, r := range w.auditRecords() {
+		switch {
+		case r.Statement != nil && strings.HasSuffix(r.Statement.Text, "AS pipelined;"):
+			stmts[key{r.Statement.Session, r.Statement.Seq}] = r.Statement.Text
+			session = r.Statement.Session
+		case r.Outcome != nil:
+			text, ok := stmts[key{r.Outcome.Session, r.Outcome.Seq}]
+			if !ok {
+				continue
+			}
+			if r.Outcome.Tag != "SELECT 1" || r.Outcome.SQLState != "" {
+				t.Errorf("outcome of %q: %+v", text, r.Outcome)
+			}
+			outcomes[text]++
+		case r.SessionEnd != nil && r.SessionEnd.Session == session:
+			if len(outcomes) != n {
+				t.Errorf("session_end after %d outcomes of the %d statements", len(outcomes), n)
+			}
+		}
+	}
+	if len(stmts) != n || len(outcomes) != n {
+		t.Fatalf("%d statement and %d outcome records, want %d of each", len(stmts), len(outcomes), n)
+	}
+	for text, c := range outcomes {
+		if c != 1 {
+			t.Errorf("%q has %d outcome records", text, c)
+		}
+	}
+	w.verifyAudit("--closed")
+}
+
 // verifyAudit runs `sluice audit verify` on the world's log.
 func (w *world) verifyAudit(flags ...string) {
 	w.t.Helper()
