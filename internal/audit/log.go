@@ -145,7 +145,7 @@ func (l *Log) AppendLater(ev Event) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if err := l.w.appendLater(l.w.record(ev), time.Now().UTC()); err != nil {
+	if err := l.w.appendLater(l.w.record(ev), time.Now().UTC(), true); err != nil {
 		l.stats.failed.Add(1)
 		return err
 	}

@@ -136,7 +136,7 @@ func (w *writer) record(ev Event) *Record {
 // acknowledges it: in the journal if mayJournal, or else written with one write(2). On
 // error nothing of it is logged.
 func (w *writer) append(rec *Record, now time.Time, mayJournal bool) error {
-	if err := w.appendLater(rec, now); err != nil {
+	if err := w.appendLater(rec, now, false); err != nil {
 		return err // add leaves the pending records as they were; nothing to undo
 	}
 	if mayJournal && w.acknowledge() {
@@ -173,16 +173,13 @@ func (w *writer) dropUnacked() {
 	w.cur = w.acked
 }
 
-// appendLater adds rec to the pending buffer without writing it (see Log.AppendLater).
-func (w *writer) appendLater(rec *Record, now time.Time) error {
+// appendLater adds rec to the pending buffer without writing it (see Log.AppendLater);
+// deferred tells that no appender waits for it (checkpointDue).
+func (w *writer) appendLater(rec *Record, now time.Time, deferred bool) error {
 	if err := w.ensureSegment(now, true); err != nil {
 		return err
 	}
-	if w.checkpointDue(now) {
-		reason := ReasonInterval
-		if w.cur.runCount >= w.opts.CheckpointEvery {
-			reason = ReasonCount
-		}
+	if reason := w.checkpointDue(now, deferred); reason != "" {
 		w.addCheckpoint(reason, now)
 	}
 	return w.add(rec, now)
@@ -201,13 +198,24 @@ func (w *writer) checkpoint(reason CheckpointReason, now time.Time, sync bool) e
 	return w.flush(sync)
 }
 
-// checkpointDue reports whether a checkpoint must precede a record written at now, so that
-// no unsigned run is longer than CheckpointEvery records or spans CheckpointInterval. Verify
-// applies the same rule to the times written in the records, so a missing checkpoint is
-// detected without false alarms.
-func (w *writer) checkpointDue(now time.Time) bool {
-	return w.cur.runCount >= w.opts.CheckpointEvery ||
-		(w.cur.runCount > 0 && now.Sub(w.cur.runStart) >= w.opts.CheckpointInterval)
+// checkpointDue returns the reason of the checkpoint that must precede a record written at
+// now, or "" if none must, so that no unsigned run is longer than CheckpointEvery records
+// or spans CheckpointInterval. Verify applies the same rule to the times written in the
+// records, so a missing checkpoint is detected without false alarms. Before a deferred
+// record (an outcome, which no client waits for) the count is due an eighth early: the
+// signature then rarely delays a statement's record, which its client does wait for.
+func (w *writer) checkpointDue(now time.Time, deferred bool) CheckpointReason {
+	every := w.opts.CheckpointEvery
+	if deferred {
+		every -= every / 8
+	}
+	switch {
+	case w.cur.runCount >= every:
+		return ReasonCount
+	case w.cur.runCount > 0 && now.Sub(w.cur.runStart) >= w.opts.CheckpointInterval:
+		return ReasonInterval
+	}
+	return ""
 }
 
 // ensureSegment makes sure there is a segment to append to: it starts one when there is
