@@ -37,7 +37,8 @@ import (
 //
 // Each round runs every arm, in rotating order; medians of the per-round TPS ratios to
 // no-audit are reported (target: the audit log costs at most 5%, audit/no-audit >= 0.95),
-// which is far steadier on a noisy 2-core machine than a ratio of two medians.
+// which is far steadier on a noisy 2-core machine than a ratio of two medians, with their
+// quartiles (-q1, -q3) to show how far a median can be trusted.
 // pgbench connects as libpq does by default (sslmode=prefer), so the client leg is TLS in
 // every arm; BenchmarkLayers has the same comparison without TLS.
 // SLUICE_BENCH_ROUNDS (default 16) and SLUICE_BENCH_SECONDS (default 2) adjust it.
@@ -77,12 +78,14 @@ func BenchmarkAuditOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	median := func(v []float64) float64 { return testenv.Median(v, func(x float64) float64 { return x }) }
+	value := func(x float64) float64 { return x }
 	for i, a := range arms {
-		b.ReportMetric(median(a.tps), "tps-"+a.name)
-		b.ReportMetric(median(a.cpu), "cpu-us/txn-"+a.name)
+		b.ReportMetric(testenv.Median(a.tps, value), "tps-"+a.name)
+		b.ReportMetric(testenv.Median(a.cpu, value), "cpu-us/txn-"+a.name)
 		if i > 0 {
-			b.ReportMetric(median(a.ratio), a.name+"/no-audit")
+			b.ReportMetric(testenv.Median(a.ratio, value), a.name+"/no-audit")
+			b.ReportMetric(testenv.Quantile(a.ratio, value, 0.25), a.name+"/no-audit-q1")
+			b.ReportMetric(testenv.Quantile(a.ratio, value, 0.75), a.name+"/no-audit-q3")
 		}
 	}
 	st := log.Stats()

@@ -36,16 +36,23 @@ func BenchSetting(t testing.TB, name string, def int) int {
 }
 
 // Median returns the median of f over rounds.
-func Median[R any](rounds []R, f func(R) float64) float64 {
+func Median[R any](rounds []R, f func(R) float64) float64 { return Quantile(rounds, f, 0.5) }
+
+// Quantile returns the q-quantile (0 <= q <= 1) of f over rounds, interpolating between
+// neighbouring values. Benchmarks report the quartiles beside a median so that a reader
+// can tell a ratio that clears a target from one that straddles it on a noisy machine.
+func Quantile[R any](rounds []R, f func(R) float64, q float64) float64 {
 	v := make([]float64, len(rounds))
 	for i, r := range rounds {
 		v[i] = f(r)
 	}
 	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
+	pos := q * float64(len(v)-1)
+	i := int(pos)
+	if i+1 >= len(v) {
+		return v[len(v)-1]
 	}
-	return v[len(v)/2]
+	return v[i] + (v[i+1]-v[i])*(pos-float64(i))
 }
 
 // ParseFloat reads the first submatch of pattern in out (pgbench's report) as a number.
