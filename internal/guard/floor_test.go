@@ -26,9 +26,9 @@ import (
 // across a kill of the agent, as the audit journal does). The helper chains SHA-256 over
 // the lines, writes them to a file with one write(2) per SyncWindow and fsyncs it.
 //
-// It measured what moving the log's work out of the proxy's process can buy: nothing
-// measurable (the real log run in such a helper, encoding included, scored as the real
-// log does), which is why the floor's helper does only the work no log can skip.
+// The helper gives the floor every advantage; it is not a design the real log passed up:
+// a probe that ran the real log, encoding included, in such a helper scored as the log
+// in the proxy does (docs/performance.md).
 type durableFloor struct {
 	mu   sync.Mutex // serialises the sessions' copies into the ring
 	ring []byte
@@ -109,8 +109,8 @@ func ringCounters(ring []byte) (head, tail *atomic.Uint64) {
 	return (*atomic.Uint64)(unsafe.Pointer(&ring[0])), (*atomic.Uint64)(unsafe.Pointer(&ring[8]))
 }
 
-// slot returns the ring slot of record n.
-func slot(ring []byte, n uint64) []byte {
+// ringSlot returns the ring slot of record n.
+func ringSlot(ring []byte, n uint64) []byte {
 	off := floorHeader + (n%floorSlots)*floorSlot
 	return ring[off : off+floorSlot]
 }
@@ -123,7 +123,7 @@ func (d *durableFloor) put(size int) {
 		d.overruns.Add(1)
 		return
 	}
-	s := slot(d.ring, h)
+	s := ringSlot(d.ring, h)
 	binary.LittleEndian.PutUint16(s, uint16(size))
 	copy(s[2:], d.line[:size])
 	d.head.Store(h + 1)
@@ -163,7 +163,7 @@ func runFloorHelper(dir string) error {
 			poll = floorPoll
 		}
 		for ; n < h; n++ {
-			s := slot(ring, n)
+			s := ringSlot(ring, n)
 			size := binary.LittleEndian.Uint16(s)
 			start := len(batch)
 			batch = append(batch, s[2:2+size]...)
