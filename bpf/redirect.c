@@ -6,7 +6,8 @@
  * cookie and rewrite the destination to the proxy, refusing the connect when the agent's
  * listener is not there. sockops publishes the origin under the connection tuple the proxy
  * will see (attached only where redirection is on); getpeername4/6 undo the rewrite for
- * the application; sock_release cleans up.
+ * the application (a Multipath TCP socket's origin is found by its tuple); sock_release
+ * cleans up.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -296,6 +297,19 @@ static __always_inline int peer_is_proxy(struct bpf_sock_addr *ctx)
 	return cfg && ctx->user_port == bpf_htons(cfg->proxy_port);
 }
 
+/* The origin of a socket whose connect no hook saw: a Multipath TCP socket. The kernel
+ * connects it through a TCP subflow socket of its own, which is what connect4/6 redirected
+ * and sockops published under the connection's tuple; the MPTCP socket has another cookie
+ * but the same tuple. Only an origin of this network namespace that is not ambiguous. */
+static __always_inline struct sluice_origin *origin_by_tuple(struct bpf_sock_addr *ctx,
+							      const struct sluice_tuple *key)
+{
+	struct sluice_origin *o = bpf_map_lookup_elem(&by_tuple, key);
+	if (!o || o->netns_cookie != bpf_get_netns_cookie(ctx) || (o->flags & SLUICE_ORIGIN_AMBIGUOUS))
+		return 0;
+	return o;
+}
+
 SEC("cgroup/getpeername4")
 int sluice_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -303,10 +317,22 @@ int sluice_getpeername4(struct bpf_sock_addr *ctx)
 		return 1;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
-	if (!st)
-		return 1;
-	ctx->user_ip4 = st->origin.daddr[3];
-	ctx->user_port = bpf_htons(st->origin.dport);
+	struct sluice_origin *o;
+	if (st) {
+		o = &st->origin;
+	} else {
+		struct bpf_sock *sk = ctx->sk;
+		struct sluice_tuple key = {};
+		v4mapped(key.saddr, sk->src_ip4);
+		v4mapped(key.daddr, ctx->user_ip4);
+		key.sport = sk->src_port;
+		key.dport = bpf_ntohs(ctx->user_port);
+		o = origin_by_tuple(ctx, &key);
+		if (!o)
+			return 1;
+	}
+	ctx->user_ip4 = o->daddr[3];
+	ctx->user_port = bpf_htons(o->dport);
 	return 1;
 }
 
@@ -317,13 +343,32 @@ int sluice_getpeername6(struct bpf_sock_addr *ctx)
 		return 1;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
-	if (!st)
-		return 1;
-	ctx->user_ip6[0] = st->origin.daddr[0];
-	ctx->user_ip6[1] = st->origin.daddr[1];
-	ctx->user_ip6[2] = st->origin.daddr[2];
-	ctx->user_ip6[3] = st->origin.daddr[3];
-	ctx->user_port = bpf_htons(st->origin.dport);
+	struct sluice_origin *o;
+	if (st) {
+		o = &st->origin;
+	} else {
+		/* A v4-mapped connection's addresses are v4-mapped here too, as in the tuple. */
+		struct bpf_sock *sk = ctx->sk;
+		struct sluice_tuple key = {};
+		key.saddr[0] = sk->src_ip6[0];
+		key.saddr[1] = sk->src_ip6[1];
+		key.saddr[2] = sk->src_ip6[2];
+		key.saddr[3] = sk->src_ip6[3];
+		key.daddr[0] = ctx->user_ip6[0];
+		key.daddr[1] = ctx->user_ip6[1];
+		key.daddr[2] = ctx->user_ip6[2];
+		key.daddr[3] = ctx->user_ip6[3];
+		key.sport = sk->src_port;
+		key.dport = bpf_ntohs(ctx->user_port);
+		o = origin_by_tuple(ctx, &key);
+		if (!o)
+			return 1;
+	}
+	ctx->user_ip6[0] = o->daddr[0];
+	ctx->user_ip6[1] = o->daddr[1];
+	ctx->user_ip6[2] = o->daddr[2];
+	ctx->user_ip6[3] = o->daddr[3];
+	ctx->user_port = bpf_htons(o->dport);
 	return 1;
 }
 

@@ -22,7 +22,8 @@ const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 // each: "pid=P peer=ADDRPORT got=LINE" or "err=ERRNO". Options:
 //   - tfo connects with TCP Fast Open's sendto; uring through io_uring, uring-async run by
 //     an io_uring worker, uring-sqpoll submitted by the ring's polling thread, rather than
-//     by the calling task;
+//     by the calling task; mptcp connects a Multipath TCP socket, whose connections the
+//     kernel makes with TCP subflow sockets of its own;
 //   - sport=N binds every connect to source port N (reset on close, so the port is free
 //     again at once);
 //   - as=UID drops root for user UID first, as a workload would run;
@@ -30,7 +31,7 @@ const clientEnv = "SLUICE_REDIRECT_TEST_CLIENT"
 //     workload escaping enforcement would, and prints "move=ok" or "move=ERRNO" first.
 func clientMain(args []string) int {
 	if len(args) < 3 || args[0] != "connect" {
-		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|sport=N|as=UID|move=CGROUP]...")
+		fmt.Fprintln(os.Stderr, "usage: connect ADDRPORT COUNT [tfo|uring|uring-async|uring-sqpoll|mptcp|sport=N|as=UID|move=CGROUP]...")
 		return 2
 	}
 	dst, err := netip.ParseAddrPort(args[1])
@@ -98,9 +99,13 @@ func connectOnce(dst netip.AddrPort, how string, sport int) string {
 		family = unix.AF_INET
 		sa = &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	protocol := 0
+	if how == "mptcp" {
+		protocol = unix.IPPROTO_MPTCP
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, protocol)
 	if err != nil {
-		return "err=" + errName(err)
+		return "err=socket-" + errName(err)
 	}
 	defer unix.Close(fd)
 	if sport != 0 {

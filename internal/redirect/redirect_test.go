@@ -22,7 +22,9 @@ func ap(s string, port uint16) netip.AddrPort {
 }
 
 // Acceptance 1: IPv4, IPv6 and v4-mapped connects from an enforced cgroup arrive at the
-// proxy with their origin, and getpeername shows the original address.
+// proxy with their origin, and getpeername shows the original address, whichever way the
+// connect is made: plainly, with TCP Fast Open, through io_uring, or by a Multipath TCP
+// socket (whose connect the kernel makes with a TCP subflow of its own).
 func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 	f := newFixture(t)
 	cg := f.child("", origin.ModeEnforce)
@@ -41,6 +43,8 @@ func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 		{"io_uring-worker", ap("127.0.0.2", f.db), "127.0.0.2", "uring-async"},
 		{"io_uring-worker-ipv6", ap("::1", f.db), "::1", "uring-async"},
 		{"io_uring-sqpoll", ap("127.0.0.2", f.db), "127.0.0.2", "uring-sqpoll"},
+		{"mptcp", ap("127.0.0.2", f.db), "127.0.0.2", "mptcp"},
+		{"mptcp-ipv6", ap("::1", f.db), "::1", "mptcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string
@@ -48,6 +52,9 @@ func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 				extra = []string{tc.how}
 			}
 			line := f.connect(cg, tc.dst, 1, extra...)[0]
+			if tc.how == "mptcp" && (line == "err=socket-EPROTONOSUPPORT" || line == "err=socket-ENOPROTOOPT") {
+				t.Skipf("this kernel makes no Multipath TCP sockets (%s), so there is none to redirect", line)
+			}
 			m := regexp.MustCompile(`^pid=(\d+) peer=(\S+) got=proxy mode=enforce dest=(\S+) cg=(\d+) pid=(\d+)$`).FindStringSubmatch(line)
 			if m == nil {
 				t.Fatalf("connect to %s: got %q, want it at the proxy with an origin", tc.dst, line)
