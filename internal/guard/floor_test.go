@@ -56,9 +56,10 @@ const (
 	// floorStatement and floorOutcome are the sizes of the real log's lines under
 	// pgbench -S: a statement's, an outcome's.
 	floorStatement, floorOutcome = 467, 259
-	// The helper looks for new records every floorPoll while they come, backing off to
-	// floorIdlePoll while the other arms run (the ring holds that long a gap's records).
-	floorPoll, floorIdlePoll = time.Millisecond, 50 * time.Millisecond
+	// The helper takes the new records every SyncWindow while they come, the fewest
+	// wakeups that still fsync each record within it, backing off to floorIdlePoll while
+	// the other arms run (the ring holds that long a gap's records).
+	floorIdlePoll = 50 * time.Millisecond
 )
 
 func init() {
@@ -153,14 +154,14 @@ func runFloorHelper(dir string) error {
 	head, tail := ringCounters(ring)
 	var prev [sha256.Size]byte
 	batch := make([]byte, 0, audit.DefaultJournalBytes)
-	lastSync, poll := time.Now(), floorPoll
+	poll := audit.DefaultSyncWindow
 	for {
 		ts := unix.NsecToTimespec(poll.Nanoseconds())
 		unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 		n, h := tail.Load(), head.Load()
 		poll = min(2*poll, floorIdlePoll)
 		if n < h {
-			poll = floorPoll
+			poll = audit.DefaultSyncWindow
 		}
 		for ; n < h; n++ {
 			s := ringSlot(ring, n)
@@ -172,11 +173,11 @@ func runFloorHelper(dir string) error {
 			batch = append(batch, '\n')
 			tail.Store(n + 1)
 		}
-		if len(batch) > 0 && time.Since(lastSync) >= audit.DefaultSyncWindow {
+		if len(batch) > 0 {
 			if err := rawWriteSync(int(out.Fd()), batch); err != nil {
 				return err
 			}
-			batch, lastSync = batch[:0], time.Now()
+			batch = batch[:0]
 		}
 	}
 }
