@@ -45,6 +45,7 @@ func TestEnforcedConnectsReachProxyWithOrigin(t *testing.T) {
 		{"io_uring-sqpoll", ap("127.0.0.2", f.db), "127.0.0.2", "uring-sqpoll"},
 		{"mptcp", ap("127.0.0.2", f.db), "127.0.0.2", "mptcp"},
 		{"mptcp-ipv6", ap("::1", f.db), "::1", "mptcp"},
+		{"mptcp-v4-mapped", ap("::ffff:127.0.0.2", f.db), "127.0.0.2", "mptcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string
