@@ -297,13 +297,20 @@ static __always_inline int peer_is_proxy(struct bpf_sock_addr *ctx)
 	return cfg && ctx->user_port == bpf_htons(cfg->proxy_port);
 }
 
-/* The origin of a socket whose connect no hook saw: a Multipath TCP socket. The kernel
- * connects it through a TCP subflow socket of its own, which is what connect4/6 redirected
- * and sockops published under the connection's tuple; the MPTCP socket has another cookie
- * but the same tuple. Only an origin of this network namespace that is not ambiguous. */
-static __always_inline struct sluice_origin *origin_by_tuple(struct bpf_sock_addr *ctx,
-							      const struct sluice_tuple *key)
+/* The origin whose destination a getpeername on ctx's socket must show: the socket's own,
+ * or, for a socket whose connect no hook saw, the one published under its tuple. That is a
+ * Multipath TCP socket: the kernel connects it through a TCP subflow socket of its own,
+ * which connect4/6 redirected and sockops published; the MPTCP socket has another cookie
+ * but the same tuple. Only an origin of this network namespace that is not ambiguous. key
+ * holds the tuple's addresses, as the caller's address family gives them. */
+static __always_inline struct sluice_origin *peer_origin(struct bpf_sock_addr *ctx, struct sluice_tuple *key)
 {
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
+	if (st)
+		return &st->origin;
+	key->sport = ctx->sk->src_port;
+	key->dport = bpf_ntohs(ctx->user_port);
 	struct sluice_origin *o = bpf_map_lookup_elem(&by_tuple, key);
 	if (!o || o->netns_cookie != bpf_get_netns_cookie(ctx) || (o->flags & SLUICE_ORIGIN_AMBIGUOUS))
 		return 0;
@@ -315,22 +322,12 @@ int sluice_getpeername4(struct bpf_sock_addr *ctx)
 {
 	if (!peer_is_proxy(ctx))
 		return 1;
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
-	struct sluice_origin *o;
-	if (st) {
-		o = &st->origin;
-	} else {
-		struct bpf_sock *sk = ctx->sk;
-		struct sluice_tuple key = {};
-		v4mapped(key.saddr, sk->src_ip4);
-		v4mapped(key.daddr, ctx->user_ip4);
-		key.sport = sk->src_port;
-		key.dport = bpf_ntohs(ctx->user_port);
-		o = origin_by_tuple(ctx, &key);
-		if (!o)
-			return 1;
-	}
+	struct sluice_tuple key = {};
+	v4mapped(key.saddr, ctx->sk->src_ip4);
+	v4mapped(key.daddr, ctx->user_ip4);
+	struct sluice_origin *o = peer_origin(ctx, &key);
+	if (!o)
+		return 1;
 	ctx->user_ip4 = o->daddr[3];
 	ctx->user_port = bpf_htons(o->dport);
 	return 1;
@@ -341,29 +338,19 @@ int sluice_getpeername6(struct bpf_sock_addr *ctx)
 {
 	if (!peer_is_proxy(ctx))
 		return 1;
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct sluice_sock_state *st = bpf_map_lookup_elem(&by_cookie, &cookie);
-	struct sluice_origin *o;
-	if (st) {
-		o = &st->origin;
-	} else {
-		/* A v4-mapped connection's addresses are v4-mapped here too, as in the tuple. */
-		struct bpf_sock *sk = ctx->sk;
-		struct sluice_tuple key = {};
-		key.saddr[0] = sk->src_ip6[0];
-		key.saddr[1] = sk->src_ip6[1];
-		key.saddr[2] = sk->src_ip6[2];
-		key.saddr[3] = sk->src_ip6[3];
-		key.daddr[0] = ctx->user_ip6[0];
-		key.daddr[1] = ctx->user_ip6[1];
-		key.daddr[2] = ctx->user_ip6[2];
-		key.daddr[3] = ctx->user_ip6[3];
-		key.sport = sk->src_port;
-		key.dport = bpf_ntohs(ctx->user_port);
-		o = origin_by_tuple(ctx, &key);
-		if (!o)
-			return 1;
-	}
+	/* A v4-mapped connection's addresses are v4-mapped here too, as in the tuple. */
+	struct sluice_tuple key = {};
+	key.saddr[0] = ctx->sk->src_ip6[0];
+	key.saddr[1] = ctx->sk->src_ip6[1];
+	key.saddr[2] = ctx->sk->src_ip6[2];
+	key.saddr[3] = ctx->sk->src_ip6[3];
+	key.daddr[0] = ctx->user_ip6[0];
+	key.daddr[1] = ctx->user_ip6[1];
+	key.daddr[2] = ctx->user_ip6[2];
+	key.daddr[3] = ctx->user_ip6[3];
+	struct sluice_origin *o = peer_origin(ctx, &key);
+	if (!o)
+		return 1;
 	ctx->user_ip6[0] = o->daddr[0];
 	ctx->user_ip6[1] = o->daddr[1];
 	ctx->user_ip6[2] = o->daddr[2];
