@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,6 +25,10 @@ const clientEnv = "SLUICE_E2E_PGX_SCENARIO"
 // run through sluice, one the server itself rejects when run directly, so a test can
 // compare sluice's failure behaviour with PostgreSQL's own.
 const badStatementEnv = "SLUICE_E2E_BAD_STATEMENT"
+
+// mptcpEnv set to 1 makes the client connect with a Multipath TCP socket, as Go programs
+// do that turn it on (net.Dialer.SetMultipathTCP).
+const mptcpEnv = "SLUICE_E2E_MPTCP"
 
 // pgxScenarios are the client programs; each prints one line per step: "ok VALUE" or
 // "err SQLSTATE".
@@ -54,6 +59,17 @@ var pgxScenarios = map[string]func(ctx context.Context, c *pgx.Conn) []string{
 		out = append(out, result("count", n, err))
 		return out
 	},
+	// whoami: whether the connection is Multipath TCP, the database's user, and a
+	// statement sluice denies.
+	"whoami": func(ctx context.Context, c *pgx.Conn) []string {
+		mptcp, err := c.PgConn().Conn().(*net.TCPConn).MultipathTCP()
+		out := []string{result("mptcp", mptcp, err)}
+		var user string
+		err = c.QueryRow(ctx, "select current_user").Scan(&user)
+		out = append(out, result("user", user, err))
+		_, err = c.Exec(ctx, os.Getenv(badStatementEnv))
+		return append(out, result("bad", nil, err))
+	},
 }
 
 func result(step string, v any, err error) string {
@@ -82,6 +98,11 @@ func clientMain(scenario string) int {
 	}
 	// Unnamed Parse/Bind/Execute per statement, batches pipelined before one Sync.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if os.Getenv(mptcpEnv) == "1" {
+		d := &net.Dialer{}
+		d.SetMultipathTCP(true)
+		cfg.DialFunc = d.DialContext
+	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		fmt.Println("connect err", err)
@@ -95,9 +116,10 @@ func clientMain(scenario string) int {
 }
 
 // pgxClient runs a scenario in cgroup cg against the address workloads use, with bad as
-// the statement expected to fail. With cg empty it runs in the test's own cgroup and
-// connects directly as the agent's role, for comparison with PostgreSQL's own behaviour.
-func (w *world) pgxClient(cg, scenario, bad string) []string {
+// the statement expected to fail and env added to the client's environment. With cg empty
+// it runs in the test's own cgroup and connects directly as the agent's role, for
+// comparison with PostgreSQL's own behaviour.
+func (w *world) pgxClient(cg, scenario, bad string, env ...string) []string {
 	w.t.Helper()
 	cmd := exec.Command(os.Args[0])
 	dsn := "postgres://workload:" + workloadPassword + "@" + w.dbAddr + "/app?sslmode=disable"
@@ -105,6 +127,7 @@ func (w *world) pgxClient(cg, scenario, bad string) []string {
 		dsn = "postgres://sluice_app:" + agentPassword + "@" + w.dbAddr + "/app?sslmode=disable"
 	}
 	cmd.Env = append(os.Environ(), clientEnv+"="+scenario, badStatementEnv+"="+bad, "SLUICE_E2E_DSN="+dsn)
+	cmd.Env = append(cmd.Env, env...)
 	var out []byte
 	var err error
 	if cg == "" {

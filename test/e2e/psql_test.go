@@ -102,6 +102,25 @@ func TestPsqlThroughRedirect(t *testing.T) {
 	}
 }
 
+// A Go client that turns Multipath TCP on (net.Dialer.SetMultipathTCP) is governed like any
+// other: the kernel connects its MPTCP socket through a TCP subflow in the client's cgroup,
+// which the redirect sends to the proxy, so the database sees the agent's login and a
+// destructive statement is denied. (internal/redirect tests the kernel side: the origin
+// and getpeername.)
+func TestMultipathTCPClientIsGoverned(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	cg := w.enforced("job-1")
+	out := strings.Join(w.pgxClient(cg, "whoami", "drop table anything", mptcpEnv+"=1"), "\n")
+	if strings.Contains(out, "mptcp ok false") {
+		t.Skipf("the connection did not use Multipath TCP (the kernel has none?): %s", out)
+	}
+	want := "mptcp ok true\nuser ok sluice_app\nbad err 42501"
+	if out != want {
+		t.Errorf("pgx over Multipath TCP in an enforced cgroup:\n%s\nwant:\n%s", out, want)
+	}
+}
+
 // Issue 3, acceptance 4 through the real redirect: 200 concurrent sessions complete a
 // pgbench run with no errors; afterwards the agent's goroutines, open files, sessions and
 // the kernel's origin map entries are back to where they were.
