@@ -62,7 +62,11 @@ var pgxScenarios = map[string]func(ctx context.Context, c *pgx.Conn) []string{
 	// whoami: whether the connection is Multipath TCP, the database's user, and a
 	// statement sluice denies.
 	"whoami": func(ctx context.Context, c *pgx.Conn) []string {
-		mptcp, err := c.PgConn().Conn().(*net.TCPConn).MultipathTCP()
+		tcp, ok := c.PgConn().Conn().(*net.TCPConn)
+		if !ok {
+			return []string{fmt.Sprintf("mptcp err the connection is a %T", c.PgConn().Conn())}
+		}
+		mptcp, err := tcp.MultipathTCP()
 		out := []string{result("mptcp", mptcp, err)}
 		var user string
 		err = c.QueryRow(ctx, "select current_user").Scan(&user)
