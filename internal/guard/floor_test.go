@@ -89,8 +89,7 @@ func startDurableFloor(b *testing.B) *durableFloor {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { unix.Munmap(ring) })
-	// Set up as the audit log's syncer is, so the helper's runtime costs next to nothing.
-	cmd := selfexec.Command(floorRole, floorEnv+"=1", floorDirEnv+"="+dir, "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	cmd := selfexec.RawCallerCommand(floorRole, floorEnv+"=1", floorDirEnv+"="+dir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

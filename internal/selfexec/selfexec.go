@@ -27,6 +27,14 @@ func Command(role string, env ...string) *exec.Cmd {
 	}
 }
 
+// RawCallerCommand is Command for a helper whose one goroutine does nothing but block in
+// raw system calls (the audit syncer): it runs with one processor and without async
+// preemption, so the Go runtime has no thread to start and no signal to send while the
+// helper waits, and the helper costs little more than its system calls.
+func RawCallerCommand(role string, env ...string) *exec.Cmd {
+	return Command(role, append(env, "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")...)
+}
+
 // Role reports whether this process was started as a helper with the given marker
 // variable set to value.
 func Role(marker, value string) bool { return os.Getenv(marker) == value }
