@@ -46,7 +46,8 @@ func init() {
 // that blocks (the recvmsg waits up to a SyncWindow, the fsync a fraction of it) gets its
 // processor taken by sysmon, which then keeps polling every 20 us, with thread switches
 // to match. With raw calls the goroutine simply holds its processor, sysmon backs off to
-// 10 ms, and async preemption is off (selfexec.RawCallerCommand), so nothing signals the blocked thread.
+// 10 ms, and async preemption is off (selfexec.RawCallerCommand), so nothing signals the
+// blocked thread.
 // Measured with SyncAlways on this project's 2-core machines, the helper's CPU per fsync
 // fell from 93-110 us to 63-77 us; what remains is the kernel's fsync.
 func runSyncer() int {
